@@ -1,0 +1,51 @@
+# Two commands for a fresh machine: `make lab` and `make test` (see README.md).
+# Everything installs into .venv with the versions pinned in constraints.txt.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+PIP_INSTALL := $(BIN)/python -m pip install --constraint constraints.txt
+PYTEST_ARGS ?= -n auto
+
+# nbgrader starts `alembic` as a subprocess, so the venv's bin/ must be on PATH.
+export PATH := $(BIN):$(PATH)
+
+LAB_STAMP := $(VENV)/.installed-lab
+TEST_STAMP := $(VENV)/.installed-test
+
+.PHONY: lab test notebooks clean-notebooks install install-test benchmark help
+
+help:
+	@echo "make lab        install into .venv and start JupyterLab on notebooks/"
+	@echo "make test       install into .venv (with test tools) and run the whole suite"
+	@echo "make notebooks  regenerate notebooks/ from solutions/ through nbgrader"
+	@echo "make benchmark  time and measure the lesson notebooks"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(LAB_STAMP): $(BIN)/python pyproject.toml constraints.txt
+	$(PIP_INSTALL) --editable ".[lab]"
+	@touch $@
+
+$(TEST_STAMP): $(BIN)/python pyproject.toml constraints.txt
+	$(PIP_INSTALL) --editable ".[lab,test]"
+	@touch $@ $(LAB_STAMP)
+
+install: $(LAB_STAMP)
+install-test: $(TEST_STAMP)
+
+lab: $(LAB_STAMP)
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks
+
+test: $(TEST_STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+notebooks: $(LAB_STAMP)
+	$(BIN)/course release
+
+clean-notebooks: $(LAB_STAMP)
+	$(BIN)/course clean
+
+benchmark: $(TEST_STAMP)
+	$(BIN)/python benchmarks/lesson_notebooks.py

@@ -1,0 +1,115 @@
+"""Self-checks for exercise cells: each failure says what was checked, expected, found, and a hint.
+
+Test cells call these helpers instead of bare ``assert`` so that a student reads plain words.
+Every helper raises :class:`CheckFailed` (an ``AssertionError``) so nbgrader marks the cell as
+failed, and prints nothing on success except through :func:`report_passed`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+import torch
+
+
+class CheckFailed(AssertionError):
+    """A self-check that did not pass; the message is written for the student."""
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    if isinstance(value, torch.Tensor):
+        text = f"tensor of shape {tuple(value.shape)}, dtype {value.dtype}"
+        if value.numel() <= 8:
+            text += f": {value.detach().cpu().tolist()}"
+        return text
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def fail(what: str, *, expected: Any, found: Any, hint: str) -> NoReturn:
+    """Raise :class:`CheckFailed` with the course's four-line message."""
+    raise CheckFailed(
+        f"\n✗ {what}\n"
+        f"    expected: {expected if isinstance(expected, str) else _short(expected)}\n"
+        f"    found:    {found if isinstance(found, str) else _short(found)}\n"
+        f"    hint:     {hint}"
+    )
+
+
+def check(condition: bool, what: str, *, expected: Any, found: Any, hint: str) -> None:
+    """Fail with the given description unless ``condition`` is true."""
+    if condition is not True and not (isinstance(condition, (bool, int)) and bool(condition)):
+        fail(what, expected=expected, found=found, hint=hint)
+
+
+def check_equal(found: Any, expected: Any, what: str, *, hint: str) -> None:
+    """Fail unless ``found == expected`` for plain Python values (ints, strings, lists, tuples)."""
+    same = type(found) is type(expected) and found == expected
+    if not same and isinstance(found, (int, float)) and isinstance(expected, (int, float)):
+        same = not isinstance(found, bool) and found == expected
+    check(same is True, what, expected=expected, found=found, hint=hint)
+
+
+def check_type(found: Any, expected_type: type | tuple[type, ...], what: str, *, hint: str) -> None:
+    """Fail unless ``found`` is an instance of ``expected_type``."""
+    names = (
+        " or ".join(t.__name__ for t in expected_type)
+        if isinstance(expected_type, tuple)
+        else expected_type.__name__
+    )
+    check(isinstance(found, expected_type), what, expected=f"a {names}", found=f"a {type(found).__name__}", hint=hint)
+
+
+def check_shape(tensor: Any, expected: tuple[int, ...], what: str, *, hint: str) -> None:
+    """Fail unless ``tensor`` is a tensor whose shape is ``expected``."""
+    check_type(tensor, torch.Tensor, what, hint=hint)
+    check(tuple(tensor.shape) == tuple(expected), what, expected=f"shape {tuple(expected)}",
+          found=f"shape {tuple(tensor.shape)}", hint=hint)
+
+
+def check_close(found: Any, expected: torch.Tensor | float, what: str, *, hint: str,
+                rtol: float = 1e-5, atol: float = 1e-6) -> None:
+    """Fail unless ``found`` matches ``expected`` within tolerances (tensors or numbers)."""
+    if isinstance(expected, (int, float)):
+        check(isinstance(found, (int, float)) and not isinstance(found, bool)
+              and math.isclose(found, expected, rel_tol=rtol, abs_tol=atol),
+              what, expected=expected, found=found, hint=hint)
+        return
+    check_shape(found, tuple(expected.shape), what, hint=hint)
+    difference = (found.detach().double().cpu() - expected.detach().double().cpu()).abs()
+    limit = atol + rtol * expected.detach().double().cpu().abs()
+    worst = float((difference - limit).max()) if difference.numel() else 0.0
+    check(worst <= 0, what, expected=f"values within {atol:g} + {rtol:g}·|expected| of the reference",
+          found=f"largest difference {float(difference.max()):.3g}", hint=hint)
+
+
+def check_raises(call: Callable[[], Any], errors: type[BaseException] | tuple[type[BaseException], ...],
+                 what: str, *, hint: str) -> BaseException:
+    """Fail unless ``call()`` raises one of ``errors``; return the error for further checks."""
+    names = errors.__name__ if isinstance(errors, type) else " or ".join(e.__name__ for e in errors)
+    try:
+        result = call()
+    except errors as error:
+        return error
+    except Exception as error:  # the wrong kind of error is a finding, not a crash of the check
+        fail(what, expected=f"{names}", found=f"{type(error).__name__}: {error}", hint=hint)
+    fail(what, expected=f"{names}", found=f"no error (returned {_short(result, 80)})", hint=hint)
+
+
+def report_passed(exercise: str) -> None:
+    """Print the line students look for once every visible check of an exercise has passed."""
+    print(f"✓ {exercise}: all visible checks passed.")
+
+
+def check_choice(answers: Any, question: str, *, choices: str) -> None:
+    """Check the form of one quiz answer: ``answers[question]`` is one letter out of ``choices``."""
+    example = "{" + ", ".join(f'"q{i}": "{choices[0]}"' for i in (1, 2, 3)) + "}"
+    check_type(answers, dict, "quiz_answers", hint=f"write quiz_answers = {example} with your letters.")
+    check(question in answers, f"the answer to {question}", expected=f'a key "{question}" in quiz_answers',
+          found=f"keys {sorted(map(str, answers))}", hint=f'add "{question}": "<letter>" to quiz_answers.')
+    letter = answers[question]
+    check(isinstance(letter, str) and len(letter) == 1 and letter in choices, f"the answer to {question}",
+          expected=f"one of {', '.join(repr(c) for c in choices)}", found=repr(letter),
+          hint="answer with a single lowercase letter.")
