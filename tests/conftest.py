@@ -1,0 +1,23 @@
+"""Fixtures shared by the test modules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from course_utils.release import find_lessons
+from tests.helpers import ROOT, copy_course
+
+LESSONS = find_lessons(ROOT)
+
+
+@pytest.fixture
+def make_course(tmp_path: Path) -> Callable[..., Path]:
+    """Factory: a temporary course root holding the config and the chosen lessons."""
+
+    def factory(lessons: list[str] | None = None, *, with_release: bool = True) -> Path:
+        return copy_course(tmp_path / "course", lessons or LESSONS, with_release=with_release)
+
+    return factory

@@ -1,0 +1,86 @@
+"""Shared test helpers: executing notebooks, reading grade-cell results, building submissions."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbformat import NotebookNode
+from nbgrader.utils import determine_grade, is_grade, is_solution
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTION_MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
+
+
+def execute(notebook: NotebookNode, cwd: Path, timeout: int = 120) -> NotebookNode:
+    """Execute ``notebook`` in a fresh kernel, in ``cwd``, keeping going after errors."""
+    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(cwd)}})
+    client.execute()
+    return notebook
+
+
+def error_outputs(notebook: NotebookNode) -> dict[str, str]:
+    """Map cell id -> 'ename: evalue' for every cell that raised."""
+    return {
+        cell.id: f"{output.ename}: {output.evalue}"
+        for cell in notebook.cells if cell.cell_type == "code"
+        for output in cell.outputs if output.output_type == "error"
+    }
+
+
+def grade_cells(notebook: NotebookNode) -> dict[str, float]:
+    """Map grade id -> the fraction of points nbgrader would give each executed test cell."""
+    results = {}
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and is_grade(cell) and not is_solution(cell):
+            score, max_score = determine_grade(cell)
+            results[cell.metadata.nbgrader.grade_id] = score / max_score if max_score else 1.0
+    return results
+
+
+def student_answer(source_cell: NotebookNode) -> str:
+    """What a student who solved the exercise would have typed: the solution without markers."""
+    return "\n".join(line for line in source_cell.source.splitlines() if not SOLUTION_MARKER.match(line))
+
+
+def fill_answers(release: NotebookNode, source: NotebookNode) -> NotebookNode:
+    """Return a copy of the student notebook with every solution cell answered from the source."""
+    answers = {c.metadata.nbgrader.grade_id: student_answer(c) for c in source.cells if is_solution(c)}
+    filled = nbformat.from_dict(release)
+    for cell in filled.cells:
+        if is_solution(cell):
+            cell.source = answers[cell.metadata.nbgrader.grade_id]
+    return filled
+
+
+def tool_env() -> dict[str, str]:
+    """Environment for nbgrader subprocesses: this interpreter's bin/ on PATH (nbgrader runs alembic)."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return env
+
+
+def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a stock nbgrader command in ``course`` and fail loudly with its output if it fails."""
+    result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=tool_env(),
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def copy_course(destination: Path, lessons: list[str], *, with_release: bool = True) -> Path:
+    """Copy the course's config and the given lessons into ``destination`` (a fresh course root)."""
+    destination.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "nbgrader_config.py", destination)
+    folders = ["solutions", "notebooks"] if with_release else ["solutions"]
+    for folder in folders:
+        for lesson in lessons:
+            shutil.copytree(ROOT / folder / lesson, destination / folder / lesson)
+    return destination
