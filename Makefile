@@ -6,6 +6,9 @@ VENV := .venv
 BIN := $(abspath $(VENV))/bin
 PIP_INSTALL := $(BIN)/python -m pip install --constraint constraints.txt
 PYTEST_ARGS ?= -n auto
+LAB_ARGS ?=
+# Jupyter refuses to run as root without a flag; containers and CI machines often are root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 # nbgrader starts `alembic` as a subprocess, so the venv's bin/ must be on PATH.
 export PATH := $(BIN):$(PATH)
@@ -36,7 +39,7 @@ install: $(LAB_STAMP)
 install-test: $(TEST_STAMP)
 
 lab: $(LAB_STAMP)
-	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(ROOT_FLAG) $(LAB_ARGS)
 
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -54,6 +54,17 @@ class TrainingRecipe:
     epochs: int = 5
     seed: int = 31
 
+    def __post_init__(self) -> None:
+        for name in ("hidden", "batch_size", "epochs"):
+            require_int(getattr(self, name), name, minimum=1)
+        require_int(self.seed, "seed", minimum=0)
+        if isinstance(self.learning_rate, bool) or not isinstance(self.learning_rate, (int, float)) \
+                or not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be a positive number, got {self.learning_rate!r}")
+        if isinstance(self.momentum, bool) or not isinstance(self.momentum, (int, float)) \
+                or not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be a number in [0, 1), got {self.momentum!r}")
+
 
 DEFAULT_RECIPE = TrainingRecipe()
 
@@ -73,14 +84,17 @@ def make_course_data(
     n_features: int = N_FEATURES,
     n_classes: int = N_CLASSES,
     seed: int = TRAIN_SEED,
+    dtype: torch.dtype = torch.float32,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Draw the running example: raw ``features`` (float32, 0-100) and ``targets`` (int64 labels).
+    """Draw the running example: raw ``features`` (``dtype``, 0-100) and ``targets`` (int64 labels).
 
     The same ``seed`` always gives the same tensors; use :data:`TRAIN_SEED` and
     :data:`VALIDATION_SEED` for a training and a validation set of the same task.
     """
     n_samples = require_int(n_samples, "n_samples", minimum=1)
     seed = require_int(seed, "seed", minimum=0)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating-point torch dtype such as torch.float32, got {dtype!r}")
     centres = class_centres(n_features, n_classes)
     generator = torch.Generator().manual_seed(seed)
     targets = torch.randint(0, n_classes, (n_samples,), generator=generator)
@@ -89,4 +103,4 @@ def make_course_data(
     saturated = torch.rand(n_samples, n_features, generator=generator) < SATURATION_RATE
     limits = torch.where(torch.rand(n_samples, n_features, generator=generator) < 0.5, RAW_MIN, RAW_MAX)
     features = torch.where(saturated, limits, features)
-    return features.to(torch.float32), targets.to(torch.int64)
+    return features.to(dtype), targets.to(torch.int64)

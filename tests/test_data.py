@@ -5,7 +5,7 @@ import torch
 
 from course_utils.data import (
     N_CLASSES, N_FEATURES, N_SAMPLES, RAW_MAX, RAW_MIN, TRAIN_SEED, VALIDATION_SEED,
-    class_centres, make_course_data,
+    TrainingRecipe, class_centres, make_course_data,
 )
 
 
@@ -71,8 +71,32 @@ def test_other_sizes_work():
         ({"n_features": 0}, ValueError, "n_features must be positive"),
         ({"n_classes": 1}, ValueError, "n_classes must be at least 2"),
         ({"seed": -3}, ValueError, "seed must be at least 0"),
+        ({"dtype": torch.int64}, TypeError, "dtype must be a floating-point torch dtype"),
+        ({"dtype": "float32"}, TypeError, "dtype must be a floating-point torch dtype"),
     ],
 )
 def test_bad_arguments_name_the_problem(kwargs, error, words):
     with pytest.raises(error, match=words):
         make_course_data(**kwargs)
+
+
+def test_other_float_dtypes_give_the_same_values():
+    single, double = make_course_data(dtype=torch.float32), make_course_data(dtype=torch.float64)
+    assert double[0].dtype == torch.float64 and torch.equal(double[0].float(), single[0])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "words"),
+    [
+        ({"batch_size": 0}, ValueError, "batch_size must be positive"),
+        ({"batch_size": 2.5}, TypeError, "batch_size must be an integer"),
+        ({"epochs": -1}, ValueError, "epochs must be positive"),
+        ({"hidden": 0}, ValueError, "hidden must be positive"),
+        ({"seed": -1}, ValueError, "seed must be at least 0"),
+        ({"learning_rate": 0}, ValueError, "learning_rate must be a positive number"),
+        ({"momentum": 1.0}, ValueError, "momentum must be a number in"),
+    ],
+)
+def test_recipe_rejects_bad_settings(kwargs, error, words):
+    with pytest.raises(error, match=words):
+        TrainingRecipe(**kwargs)
