@@ -6,14 +6,12 @@ saturates), so every feature spans exactly 0-100 and min-max scaling maps a raw 
 fixed (the same for every ``seed``), so differently seeded draws are train and validation sets
 of one and the same task.
 
-The difficulty is tuned so that lesson 07's default recipe (:data:`DEFAULT_RECIPE`) reproduces
+The difficulty is tuned so that lesson 07's default recipe (``course_utils.recipe``) reproduces
 the original material's trace: epoch 1 loss about 1.2 and accuracy about 0.45, epoch 5 loss about
 0.35 and accuracy about 0.88 (``tests/test_reference_trace.py`` measures it).
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import torch
 
@@ -35,38 +33,6 @@ _CENTRE_SEED = 1234
 CENTRE_SPREAD = 20.0
 NOISE_STD = 15.0
 SATURATION_RATE = 0.01
-
-
-@dataclass(frozen=True)
-class TrainingRecipe:
-    """The default model and optimiser settings of lesson 07 (they reproduce the original trace).
-
-    The model is ``Linear(n_features, hidden) -> ReLU -> Linear(hidden, n_classes)`` with
-    Kaiming-normal weights (``nonlinearity="relu"``) and zero biases, built right after
-    ``torch.manual_seed(seed)``; the loader shuffles with ``torch.Generator().manual_seed(seed)``;
-    inputs are min-max scaled to 0-1 with statistics of the training set.
-    """
-
-    hidden: int = 32
-    learning_rate: float = 0.1
-    momentum: float = 0.9
-    batch_size: int = BATCH_SIZE
-    epochs: int = 5
-    seed: int = 31
-
-    def __post_init__(self) -> None:
-        for name in ("hidden", "batch_size", "epochs"):
-            require_int(getattr(self, name), name, minimum=1)
-        require_int(self.seed, "seed", minimum=0)
-        if isinstance(self.learning_rate, bool) or not isinstance(self.learning_rate, (int, float)) \
-                or not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be a positive number, got {self.learning_rate!r}")
-        if isinstance(self.momentum, bool) or not isinstance(self.momentum, (int, float)) \
-                or not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum must be a number in [0, 1), got {self.momentum!r}")
-
-
-DEFAULT_RECIPE = TrainingRecipe()
 
 
 def class_centres(n_features: int = N_FEATURES, n_classes: int = N_CLASSES) -> torch.Tensor:

@@ -5,8 +5,9 @@ import torch
 
 from course_utils.data import (
     N_CLASSES, N_FEATURES, N_SAMPLES, RAW_MAX, RAW_MIN, TRAIN_SEED, VALIDATION_SEED,
-    TrainingRecipe, class_centres, make_course_data,
+    class_centres, make_course_data,
 )
+from course_utils.recipe import TrainingRecipe
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +94,7 @@ def test_other_float_dtypes_give_the_same_values():
         ({"epochs": -1}, ValueError, "epochs must be positive"),
         ({"hidden": 0}, ValueError, "hidden must be positive"),
         ({"seed": -1}, ValueError, "seed must be at least 0"),
-        ({"learning_rate": 0}, ValueError, "learning_rate must be a positive number"),
+        ({"learning_rate": 0}, ValueError, "learning_rate must be a number greater than 0"),
         ({"momentum": 1.0}, ValueError, "momentum must be a number in"),
     ],
 )

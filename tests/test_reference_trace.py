@@ -2,7 +2,7 @@
 
 Original trace: loss 1.20, 0.85, 0.60, 0.45, 0.35 and accuracy 0.45, 0.60, 0.75, 0.82, 0.88.
 The course promises epochs 1 and 5 within 0.1; the reference loop below is the plain loop of
-lesson 07 (train loss per sample over the epoch, accuracy on the validation draw).
+lesson 07 (training loss per sample over the epoch, accuracy on the validation draw).
 """
 
 from dataclasses import replace
@@ -10,40 +10,26 @@ from dataclasses import replace
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
-from course_utils.data import DEFAULT_RECIPE, TRAIN_SEED, VALIDATION_SEED, TrainingRecipe, make_course_data
+from course_utils.recipe import (
+    DEFAULT_RECIPE, ORIGINAL_ACCURACY, ORIGINAL_LOSS, TrainingRecipe, default_loaders, default_model,
+    default_optimizer,
+)
 
-ORIGINAL_LOSS = [1.20, 0.85, 0.60, 0.45, 0.35]
-ORIGINAL_ACCURACY = [0.45, 0.60, 0.75, 0.82, 0.88]
 TOLERANCE = 0.1
-
-
-def default_model(recipe: TrainingRecipe) -> nn.Module:
-    torch.manual_seed(recipe.seed)
-    model = nn.Sequential(nn.Linear(10, recipe.hidden), nn.ReLU(), nn.Linear(recipe.hidden, 3))
-    for layer in (model[0], model[2]):
-        nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
-        nn.init.zeros_(layer.bias)
-    return model
 
 
 def reference_trace(recipe: TrainingRecipe) -> list[tuple[float, float]]:
     """(mean training loss per sample, validation accuracy) for every epoch."""
-    x_train, y_train = make_course_data(seed=TRAIN_SEED)
-    x_val, y_val = make_course_data(seed=VALIDATION_SEED)
-    low, high = x_train.min(0).values, x_train.max(0).values  # statistics of the training split only
-    scale = lambda x: (x - low) / (high - low)  # noqa: E731
-    loader = DataLoader(TensorDataset(scale(x_train), y_train), batch_size=recipe.batch_size, shuffle=True,
-                        generator=torch.Generator().manual_seed(recipe.seed))
+    train_loader, val_loader = default_loaders(recipe)
     model = default_model(recipe)
-    optimizer = torch.optim.SGD(model.parameters(), lr=recipe.learning_rate, momentum=recipe.momentum)
+    optimizer = default_optimizer(model, recipe)
     criterion = nn.CrossEntropyLoss()
     trace = []
     for _ in range(recipe.epochs):
         model.train()
         total = 0.0
-        for xb, yb in loader:
+        for xb, yb in train_loader:
             optimizer.zero_grad()
             loss = criterion(model(xb), yb)
             loss.backward()
@@ -51,8 +37,8 @@ def reference_trace(recipe: TrainingRecipe) -> list[tuple[float, float]]:
             total += loss.item() * len(yb)
         model.eval()
         with torch.no_grad():
-            accuracy = (model(scale(x_val)).argmax(1) == y_val).float().mean().item()
-        trace.append((total / len(y_train), accuracy))
+            correct = sum((model(xb).argmax(1) == yb).sum().item() for xb, yb in val_loader)
+        trace.append((total / len(train_loader.dataset), correct / len(val_loader.dataset)))
     return trace
 
 
@@ -81,6 +67,6 @@ def test_same_seed_gives_identical_history():
 
 @pytest.mark.parametrize("seed", range(10))
 def test_any_seed_learns_the_task(seed):
-    """The trace's numbers need the default seed; learning the task must not (thresholds measured: worst of 50 seeds)."""
+    """The trace's numbers need the default seed; learning the task must not (worst of 50 seeds: 0.44, 0.84)."""
     loss, accuracy = reference_trace(replace(DEFAULT_RECIPE, seed=seed))[-1]
     assert loss < 0.6 and accuracy > 0.8, f"seed {seed}: epoch 5 loss {loss:.3f}, accuracy {accuracy:.3f}"
