@@ -14,6 +14,8 @@ from nbclient import NotebookClient
 from nbformat import NotebookNode
 from nbgrader.utils import determine_grade, is_grade, is_solution
 
+from course_utils.nbgrader_hooks import StderrIsNotAnError
+
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION_MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
 
@@ -36,8 +38,13 @@ def error_outputs(notebook: NotebookNode) -> dict[str, str]:
 
 
 def grade_cells(notebook: NotebookNode) -> dict[str, float]:
-    """Map grade id -> the fraction of points nbgrader would give each executed test cell."""
+    """Map grade id -> the fraction of points our nbgrader configuration gives each executed test cell.
+
+    The configuration moves stderr text of test cells to stdout before scoring (course_utils.nbgrader_hooks),
+    so here too only errors count.
+    """
     results = {}
+    notebook, _ = StderrIsNotAnError().preprocess(nbformat.from_dict(notebook), {})
     for cell in notebook.cells:
         if cell.cell_type == "code" and is_grade(cell) and not is_solution(cell):
             score, max_score = determine_grade(cell)
@@ -84,3 +91,12 @@ def copy_course(destination: Path, lessons: list[str], *, with_release: bool = T
         for lesson in lessons:
             shutil.copytree(ROOT / folder / lesson, destination / folder / lesson)
     return destination
+
+
+def grade_cell_errors(notebook: NotebookNode) -> dict[str, str]:
+    """Map grade id -> the text of the error each failing test cell raised."""
+    return {
+        cell.metadata.nbgrader.grade_id: f"{output.ename}: {output.evalue}"
+        for cell in notebook.cells if cell.cell_type == "code" and is_grade(cell) and not is_solution(cell)
+        for output in cell.outputs if output.output_type == "error"
+    }

@@ -1,0 +1,51 @@
+"""The bug zoo through lesson 07's real grade cells (visible and hidden tests), in a live kernel."""
+
+import copy
+
+import pytest
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell
+
+from course_utils.notebooks import read_notebook
+from tests.helpers import ROOT
+from tests.loop_zoo import BUGGY, CORRECT
+
+pytestmark = pytest.mark.notebook
+
+LESSON = "07_epoch_loop_gpu"
+GRADE_CELL = {"train_one_epoch": "ex1-tests", "evaluate": "ex2-tests"}
+
+
+def errors_of(cell) -> str:
+    return "\n".join(f"{o.ename}: {o.evalue}" for o in cell.outputs if o.output_type == "error")
+
+
+@pytest.fixture(scope="module")
+def grade_with_variants(tmp_path_factory):
+    """Run each variant's cell, then its exercise's grade cell, in one kernel; return the errors."""
+    source = read_notebook(ROOT / "solutions" / LESSON / f"{LESSON}.ipynb")
+    cells = {cell.id: cell for cell in source.cells}
+    client = NotebookClient(source, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path_factory.mktemp("zoo"))}})
+    results = {}
+    with client.setup_kernel():
+        for index, cell_id in enumerate(["setup", "ex1-train-one-epoch", "ex2-evaluate"]):
+            client.execute_cell(copy.deepcopy(cells[cell_id]), index)
+        for index, variant in enumerate(CORRECT + BUGGY, start=10):
+            client.execute_cell(new_code_cell(variant.source), index)
+            grade = copy.deepcopy(cells[GRADE_CELL[variant.function]])
+            client.execute_cell(grade, index)
+            results[variant] = errors_of(grade)
+    return results
+
+
+@pytest.mark.parametrize("variant", CORRECT, ids=lambda v: f"{v.function}-{v.name}")
+def test_correct_variant_passes_the_grade_cell(grade_with_variants, variant):
+    assert grade_with_variants[variant] == ""
+
+
+@pytest.mark.parametrize("variant", BUGGY, ids=lambda v: f"{v.function}-{v.name}")
+def test_buggy_variant_fails_the_grade_cell_with_its_message(grade_with_variants, variant):
+    error = grade_with_variants[variant]
+    assert error.startswith("CheckFailed"), error or "the grade cell passed"
+    assert f"[{variant.bug}]" in error.splitlines()[1]
