@@ -22,7 +22,7 @@ help:
 	@echo "make lab        install into .venv and start JupyterLab on notebooks/"
 	@echo "make test       install into .venv (with test tools) and run the whole suite"
 	@echo "make notebooks  regenerate notebooks/ from solutions/ through nbgrader"
-	@echo "make benchmark  time and measure the lesson notebooks"
+	@echo "make benchmark  time and measure the lesson notebooks and the epoch loop"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,3 +52,4 @@ clean-notebooks: $(LAB_STAMP)
 
 benchmark: $(TEST_STAMP)
 	$(BIN)/python benchmarks/lesson_notebooks.py
+	$(BIN)/python benchmarks/epoch_loop.py
