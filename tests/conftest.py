@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +12,10 @@ from course_utils.release import find_lessons
 from tests.helpers import ROOT, copy_course
 
 LESSONS = find_lessons(ROOT)
+
+# Kernels started by the tests inherit this: the lessons' tensors are tiny, and with pytest-xdist
+# running two workers on two cores, PyTorch's intra-op threads would only compete for them.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture
