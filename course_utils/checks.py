@@ -40,16 +40,38 @@ def fail(what: str, *, expected: Any, found: Any, hint: str) -> NoReturn:
 
 def check(condition: bool, what: str, *, expected: Any, found: Any, hint: str) -> None:
     """Fail with the given description unless ``condition`` is true."""
-    if condition is not True and not (isinstance(condition, (bool, int)) and bool(condition)):
+    if not (type(condition) in (bool, int) and condition):  # an object that merely claims truth is not enough
         fail(what, expected=expected, found=found, hint=hint)
 
 
+def strictly_equal(found: Any, expected: Any) -> bool:
+    """Equality that a submitted object cannot fake: exact types all the way down, then ``==``.
+
+    An object whose ``__eq__`` always answers True is not a list of ints, so it never matches.
+    """
+    if type(found) is not type(expected):
+        return False
+    if isinstance(expected, (list, tuple)):
+        return len(found) == len(expected) and all(strictly_equal(a, b) for a, b in zip(found, expected))
+    if isinstance(expected, dict):
+        return (len(found) == len(expected) and all(strictly_equal(k, k2) for k, k2 in zip(found, expected))
+                and all(strictly_equal(found[k], expected[k]) for k in expected))
+    if isinstance(expected, torch.Tensor):
+        return found.dtype == expected.dtype and found.shape == expected.shape and bool(torch.equal(found, expected))
+    if isinstance(expected, (bool, int, float, complex, str, bytes, type(None))):
+        return bool(found == expected)
+    raise TypeError(f"strictly_equal compares plain values and tensors, not {type(expected).__name__}")
+
+
 def check_equal(found: Any, expected: Any, what: str, *, hint: str) -> None:
-    """Fail unless ``found == expected`` for plain Python values (ints, strings, lists, tuples)."""
-    same = type(found) is type(expected) and found == expected
-    if not same and isinstance(found, (int, float)) and isinstance(expected, (int, float)):
-        same = not isinstance(found, bool) and found == expected
-    check(same is True, what, expected=expected, found=found, hint=hint)
+    """Fail unless ``found`` equals ``expected`` with the same types (ints, strings, lists, dicts, tensors).
+
+    An int and a float of the same value count as equal; a bool never counts as a number.
+    """
+    same = strictly_equal(found, expected)
+    if not same and type(found) in (int, float) and type(expected) in (int, float):
+        same = found == expected
+    check(same, what, expected=expected, found=found, hint=hint)
 
 
 def check_type(found: Any, expected_type: type | tuple[type, ...], what: str, *, hint: str) -> None:

@@ -76,3 +76,25 @@ def test_check_choice_reports_form_problems():
 def test_report_passed_prints_one_line(capsys):
     checks.report_passed("Exercise 1")
     assert capsys.readouterr().out == "✓ Exercise 1: all visible checks passed.\n"
+
+
+class AlwaysEqual:
+    """What a submission might return to pass every `==` comparison."""
+
+    def __eq__(self, other):
+        return True
+
+    __hash__ = object.__hash__
+
+
+@pytest.mark.parametrize("fake", [AlwaysEqual(), [AlwaysEqual()] * 10, (AlwaysEqual(),), {"q1": AlwaysEqual()}])
+def test_always_equal_objects_earn_nothing(fake):
+    expected = {list: [100] * 10, tuple: (1,), dict: {"q1": "b"}}.get(type(fake), 10)
+    message_of(lambda: checks.check_equal(fake, expected, "result", hint="h"))
+
+
+def test_strict_equality_of_tensors_and_nested_values():
+    assert checks.strictly_equal({"a": [1, (2, "x")]}, {"a": [1, (2, "x")]})
+    assert not checks.strictly_equal(torch.tensor([1, 2]), torch.tensor([1.0, 2.0]))
+    assert checks.strictly_equal(torch.tensor([1, 2]), torch.tensor([1, 2]))
+    assert not checks.strictly_equal([1, 2], [1, 2, 3])
