@@ -58,8 +58,10 @@ def strictly_equal(found: Any, expected: Any) -> bool:
                 and all(strictly_equal(found[k], expected[k]) for k in expected))
     if isinstance(expected, torch.Tensor):
         return found.dtype == expected.dtype and found.shape == expected.shape and bool(torch.equal(found, expected))
-    if isinstance(expected, (bool, int, float, complex, str, bytes, type(None))):
+    if isinstance(expected, (bool, int, float, complex, str, bytes, type(None), torch.dtype, torch.device)):
         return bool(found == expected)
+    if isinstance(expected, type):
+        return found is expected
     raise TypeError(f"strictly_equal compares plain values and tensors, not {type(expected).__name__}")
 
 
