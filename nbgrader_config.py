@@ -8,6 +8,7 @@ Stock commands work from here, for example::
     nbgrader export
 """
 
+import os
 from pathlib import Path
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor
@@ -20,7 +21,7 @@ from nbgrader.preprocessors import (
     SaveAutoGrades,
 )
 
-from course_utils.nbgrader_hooks import StderrIsNotAnError, unguessable_skip_tag
+from course_utils.nbgrader_hooks import CACHE_ENV_VAR, CachedExecution, StderrIsNotAnError, unguessable_skip_tag
 
 c = get_config()  # noqa: F821  (injected by traitlets when nbgrader loads this file)
 
@@ -43,8 +44,9 @@ c.Execute.interrupt_on_timeout = True
 c.Execute.skip_cells_with_tag = unguessable_skip_tag()
 
 # Stock autograde pipeline plus one step: stderr warnings in test cells do not cost marks.
+# Under `course grade` the notebooks were already run in a sandbox: their outputs are taken from there.
 c.Autograde.autograde_preprocessors = [
-    Execute,
+    CachedExecution if os.environ.get(CACHE_ENV_VAR) else Execute,
     IgnorePattern,
     ClearMetadataPreprocessor,
     LimitOutput,

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from course_utils.grading import GradingError, grade, summary
 from course_utils.notebooks import NotebookError, dirty_reasons, write_clean
 from course_utils.release import RELEASE_DIR, SOURCE_DIR, ReleaseError, release
 
@@ -14,6 +15,13 @@ def _release(args: argparse.Namespace) -> int:
     written = release(Path.cwd(), args.lessons)
     for path in written:
         print(f"released {path.relative_to(Path.cwd().resolve())}")
+    return 0
+
+
+def _grade(args: argparse.Namespace) -> int:
+    outcomes = grade(Path.cwd(), args.lesson, jobs=args.jobs, force=args.force, archive=args.zip,
+                     allow_unsandboxed=args.no_sandbox)
+    print(summary(outcomes, Path.cwd().resolve(), args.lesson))
     return 0
 
 
@@ -44,6 +52,18 @@ def build_parser() -> argparse.ArgumentParser:
     release_cmd = commands.add_parser("release", help="regenerate notebooks/ from solutions/ through nbgrader")
     release_cmd.add_argument("lessons", nargs="*", help="lesson folders such as 01_dataloader_batching (default: all)")
     release_cmd.set_defaults(run=_release)
+    grade_cmd = commands.add_parser(
+        "grade", help="grade every submission of a lesson: sandboxed, repaired, in parallel, into grades.csv",
+        description="Grade submitted/<student>/<lesson>/*.ipynb (or a zip of downloaded notebooks named "
+                    "<student>_<anything>.ipynb or <student>/<anything>.ipynb) in sandboxed kernels, score them "
+                    "with nbgrader and write grades.csv and feedback/.")
+    grade_cmd.add_argument("lesson", help="the lesson folder, e.g. 01_dataloader_batching")
+    grade_cmd.add_argument("--zip", type=Path, metavar="FILE", help="unpack this zip of notebooks into submitted/ first")
+    grade_cmd.add_argument("--jobs", type=int, default=1, metavar="N", help="grade N submissions at a time (default 1)")
+    grade_cmd.add_argument("--force", action="store_true", help="grade again even submissions that did not change")
+    grade_cmd.add_argument("--no-sandbox", action="store_true",
+                           help="grade even where no sandbox can be made (student code runs with your rights)")
+    grade_cmd.set_defaults(run=_grade)
     commands.add_parser("clean", help="strip outputs and execution counts from every committed notebook").set_defaults(run=_clean)
     commands.add_parser("check", help="fail if any committed notebook holds outputs or is not in clean form").set_defaults(run=_check)
     return parser
@@ -54,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ReleaseError, NotebookError) as error:
+    except (ReleaseError, NotebookError, GradingError) as error:
         print(f"course {args.command}: {error}", file=sys.stderr)
         return 1
 

@@ -8,8 +8,11 @@ the student and instructor still see it in the feedback.
 
 from __future__ import annotations
 
+import os
 import secrets
+from pathlib import Path
 
+import nbformat
 from nbconvert.exporters.exporter import ResourcesDict
 from nbformat import NotebookNode
 from nbgrader.preprocessors import NbGraderPreprocessor
@@ -36,3 +39,37 @@ def unguessable_skip_tag() -> str:
     tag made at every run cannot be guessed from the public configuration.
     """
     return "course-never-skip-" + secrets.token_hex(16)
+
+
+CACHE_ENV_VAR = "COURSE_GRADE_CACHE"
+
+
+def cached_notebook_path(cache: Path, assignment: str, student: str, notebook: str) -> Path:
+    """Where ``course grade`` leaves the sandboxed execution of one submitted notebook."""
+    return cache / assignment / student / f"{notebook}.ipynb"
+
+
+class CachedExecution(NbGraderPreprocessor):
+    """Stands in for nbgrader's Execute during ``course grade``: the outputs come from the sandbox.
+
+    ``course grade`` has already run the submission in a sandboxed kernel; here its outputs are
+    put into the notebook nbgrader sanitised, cell by cell, so nbgrader scores and records them.
+    A cell without an execution gets an error, so it can never earn marks by default.
+    """
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+        info = resources["nbgrader"]
+        path = cached_notebook_path(Path(os.environ[CACHE_ENV_VAR]), info["assignment"], info["student"],
+                                    info["notebook"])
+        executed = nbformat.read(str(path), as_version=4) if path.exists() else None
+        by_id = {cell.get("id"): cell for cell in executed.cells} if executed else {}
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            source = by_id.get(cell.get("id"))
+            if source is None or (is_grade(cell) and not is_solution(cell) and source.source != cell.source):
+                cell.outputs = [nbformat.v4.new_output("error", ename="NotGraded", evalue="no sandboxed run of this cell",
+                                                       traceback=["NotGraded: no sandboxed run of this cell"])]
+            else:
+                cell.outputs, cell.execution_count = source.outputs, source.get("execution_count")
+        return nb, resources
