@@ -127,6 +127,7 @@ async def _execute(notebook: NotebookNode, client: _CappedClient, settings: RunS
             continue
         runnable, token = _with_token(cell) if is_test_cell(cell) else (cell, None)
         client._used = {}
+        started = time.monotonic()
         try:
             await client.async_execute_cell(runnable, index)
         except DeadKernelError:
@@ -137,26 +138,27 @@ async def _execute(notebook: NotebookNode, client: _CappedClient, settings: RunS
         if token is not None and status == "ok" and not _strip_token(cell, token):
             if not any(o.get("output_type") == "error" for o in cell.outputs):
                 cell.outputs.append(error_output("CheckNotFinished", "the check cell did not run to its end"))
-        if status == "ok" and _timed_out(cell):
+        if status == "ok" and time.monotonic() - started >= settings.cell_timeout:
+            cell.outputs.append(error_output("CellTimeoutError", f"the cell ran past {settings.cell_timeout} s"))
             if not await _kernel_answers(client):
                 status, reason = "timed-out", f"a cell ran past {settings.cell_timeout} s and ignored interrupts"
     return status, reason
 
 
-def _timed_out(cell: NotebookNode) -> bool:
-    return any(o.get("output_type") == "error" and o.get("ename") == "CellTimeoutError" for o in cell.outputs)
-
-
 async def _kernel_answers(client: NotebookClient, seconds: int = 5) -> bool:
+    """After an interrupt, does the kernel run a trivial cell promptly again?"""
     probe = nbformat.v4.new_code_cell("pass")
     saved = client.timeout
     client.timeout = seconds
+    client.nb.cells.append(probe)  # nbclient stores an executed cell at its index in the notebook
+    started = time.monotonic()
     try:
-        await client.async_execute_cell(probe, -1)
-        return not _timed_out(probe)
+        await client.async_execute_cell(probe, len(client.nb.cells) - 1)
+        return time.monotonic() - started < seconds
     except Exception:  # noqa: BLE001 - a kernel that cannot answer is the finding
         return False
     finally:
+        client.nb.cells.pop()
         client.timeout = saved
 
 

@@ -97,5 +97,7 @@ def write_kernelspec(folder: Path, argv: list[str]) -> str:
     """Write a kernelspec named ``course-sandbox`` under ``folder``; return its name."""
     spec = folder / "course-sandbox"
     spec.mkdir(parents=True, exist_ok=True)
-    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "course sandbox", "language": "python"}))
+    # Interrupts travel as messages: a signal would reach the sandbox's launcher, not the kernel inside.
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "course sandbox", "language": "python",
+                                                  "interrupt_mode": "message"}))
     return spec.name

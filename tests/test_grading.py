@@ -1,0 +1,172 @@
+"""`course grade` against an adversarial class: every submission gets its expected score and the
+rest of the class, the course files and the gradebook come through untouched."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from course_utils.cli import main
+from course_utils.grading import grade
+from course_utils.notebooks import read_notebook
+from course_utils.runner import RunSettings
+from course_utils.sandbox import sandbox_problem
+from tests.grading_corpus import LESSON, corpus
+from tests.helpers import copy_course
+
+pytestmark = pytest.mark.pipeline
+
+PROBLEM = sandbox_problem()
+needs_sandbox = pytest.mark.skipif(PROBLEM is not None, reason=f"no sandbox on this machine: {PROBLEM}")
+SETTINGS = RunSettings(cell_timeout=10, notebook_timeout=120)
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    files = [p for folder in ("solutions", "notebooks") for p in (root / folder).rglob("*") if p.is_file()]
+    files.append(root / "nbgrader_config.py")
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+class Listener:
+    """A TCP server on 127.0.0.1 that records whether any submission reached it."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.settimeout(0.2)
+        self.port = self.server.getsockname()[1]
+        self.connections = 0
+        self.running = True
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while self.running:
+            try:
+                connection, _ = self.server.accept()
+                self.connections += 1
+                connection.close()
+            except OSError:
+                continue
+
+    def close(self) -> None:
+        self.running = False
+        self.thread.join(timeout=2)
+        self.server.close()
+
+
+def read_grades(root: Path) -> dict[str, dict[str, str]]:
+    with open(root / "grades.csv", newline="") as handle:
+        return {row["student_id"]: row for row in csv.DictReader(handle) if row["assignment"] == LESSON}
+
+
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory):
+    if PROBLEM is not None:
+        pytest.skip(f"no sandbox on this machine: {PROBLEM}")
+    root = copy_course(tmp_path_factory.mktemp("class") / "course", [LESSON])
+    listener = Listener()
+    cases = corpus(str(root), listener.port)
+    release = read_notebook(root / "notebooks" / LESSON / f"{LESSON}.ipynb")
+    source = read_notebook(root / "solutions" / LESSON / f"{LESSON}.ipynb")
+    for case in cases:
+        folder = root / "submitted" / case.student / LESSON
+        folder.mkdir(parents=True)
+        (folder / case.file_name).write_bytes(case.build(release, source, {}))
+    before = snapshot(root)
+    start = time.perf_counter()
+    outcomes = {o.student: o for o in grade(root, LESSON, jobs=2, settings=SETTINGS)}
+    seconds = time.perf_counter() - start
+    listener.close()
+    return root, cases, outcomes, before, listener, seconds
+
+
+@needs_sandbox
+def test_every_submission_gets_its_expected_score_and_status(graded_class):
+    root, cases, outcomes, *_ = graded_class
+    grades = read_grades(root)
+    wrong = {}
+    for case in cases:
+        row = grades.get(case.student)
+        found = (float(row["score"]) if row else None, row["status"] if row else None)
+        if found != (case.score, case.status):
+            wrong[case.student] = f"expected {(case.score, case.status)}, found {found} ({row and row['reason']})"
+    assert not wrong, wrong
+
+
+@needs_sandbox
+def test_reasons_and_repairs_are_recorded(graded_class):
+    root, *_ = graded_class
+    grades = read_grades(root)
+    assert "not valid JSON" in grades["truncated"]["reason"]
+    assert "kernel died" in grades["os-exit"]["reason"]
+    assert "ignored interrupts" in grades["ignores-sigint"]["reason"]
+    assert "metadata restored" in grades["stripped"]["repairs"]
+    assert "renamed from my homework (1).ipynb" in grades["renamed"]["repairs"]
+    assert "reordered" in grades["reordered"]["repairs"]
+
+
+@needs_sandbox
+def test_no_course_file_is_lost_or_changed_and_nothing_escaped(graded_class):
+    root, _, _, before, listener, _ = graded_class
+    assert snapshot(root) == before
+    assert (root / "gradebook.db").is_file()
+    assert listener.connections == 0, "a submission reached a port on the grader's machine"
+
+
+@needs_sandbox
+def test_originals_are_kept_beside_the_repaired_notebook(graded_class):
+    root, *_ = graded_class
+    original = root / "submitted" / "renamed" / LESSON / ".original" / "my homework (1).ipynb"
+    assert original.is_file()
+    assert (root / "submitted" / "renamed" / LESSON / f"{LESSON}.ipynb").is_file()
+
+
+@needs_sandbox
+def test_hidden_failures_are_explained_in_the_executed_notebook(graded_class):
+    root, *_ = graded_class
+    executed = read_notebook(root / ".course-grade" / LESSON / "reads-solutions" / f"{LESSON}.ipynb")
+    errors = [o.ename for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert "FileNotFoundError" in errors or "PermissionError" in errors
+
+
+@needs_sandbox
+def test_feedback_for_every_graded_student(graded_class):
+    root, cases, *_ = graded_class
+    for case in cases:
+        if case.status != "invalid":
+            assert (root / "feedback" / case.student / LESSON / f"{LESSON}.html").is_file(), case.student
+
+
+@needs_sandbox
+def test_running_again_grades_nothing_twice_and_loses_nothing(graded_class, capsys):
+    root, *_ = graded_class
+    grades = read_grades(root)
+    start = time.perf_counter()
+    outcomes = grade(root, LESSON, jobs=2, settings=SETTINGS)
+    assert time.perf_counter() - start < 60, "unchanged submissions must not run again"
+    assert read_grades(root) == grades
+    assert len(outcomes) == len(grades)
+
+
+def test_refuses_loudly_without_a_sandbox(make_course, monkeypatch, capsys):
+    course = make_course(["01_dataloader_batching"])
+    monkeypatch.setattr("course_utils.grading.sandbox_problem", lambda: "pretend bwrap is missing")
+    monkeypatch.chdir(course)
+    assert main(["grade", LESSON]) == 1
+    error = capsys.readouterr().err
+    assert "NO SANDBOX: pretend bwrap is missing" in error and "--no-sandbox" in error
+
+
+def test_bad_lesson_and_jobs(make_course, monkeypatch, capsys):
+    course = make_course(["01_dataloader_batching"])
+    monkeypatch.chdir(course)
+    assert main(["grade", "99_nothing"]) == 1
+    assert "no lesson '99_nothing'" in capsys.readouterr().err
+    assert main(["grade", LESSON, "--jobs", "0"]) == 1
+    assert "--jobs must be at least 1" in capsys.readouterr().err
