@@ -39,13 +39,12 @@ def parse_submission(text: str) -> NotebookNode:
         raise InvalidSubmission(f"not valid JSON (truncated file?): {error.msg} at line {error.lineno}") from None
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         raise InvalidSubmission("JSON without a list of cells: not a notebook")
+    if not all(isinstance(cell, dict) and "source" in cell and "cell_type" in cell for cell in data["cells"]):
+        raise InvalidSubmission("a cell without source or type: not a notebook")
     try:
         notebook = nbformat.reads(text, as_version=4)
     except Exception as error:  # noqa: BLE001 - nbformat raises many kinds for odd files
         raise InvalidSubmission(f"not a readable notebook: {type(error).__name__}: {error}") from None
-    for cell in notebook.cells:
-        if "source" not in cell or "cell_type" not in cell:
-            raise InvalidSubmission("a cell without source or type: not a notebook")
     return notebook
 
 

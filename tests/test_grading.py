@@ -170,3 +170,19 @@ def test_bad_lesson_and_jobs(make_course, monkeypatch, capsys):
     assert "no lesson '99_nothing'" in capsys.readouterr().err
     assert main(["grade", LESSON, "--jobs", "0"]) == 1
     assert "--jobs must be at least 1" in capsys.readouterr().err
+
+
+def test_grades_without_a_sandbox_only_when_asked(make_course, monkeypatch, capsys):
+    from tests.helpers import fill_answers
+
+    course = make_course(["01_dataloader_batching"])
+    release = read_notebook(course / "notebooks" / LESSON / f"{LESSON}.ipynb")
+    source = read_notebook(course / "solutions" / LESSON / f"{LESSON}.ipynb")
+    folder = course / "submitted" / "alice" / LESSON
+    folder.mkdir(parents=True)
+    (folder / f"{LESSON}.ipynb").write_text(__import__("nbformat").writes(fill_answers(release, source)))
+    monkeypatch.setattr("course_utils.grading.sandbox_problem", lambda: "pretend bwrap is missing")
+    outcomes = grade(course, LESSON, allow_unsandboxed=True, settings=SETTINGS)
+    assert "grading WITHOUT a sandbox" in capsys.readouterr().err
+    assert [o.status for o in outcomes] == ["ok"]
+    assert float(read_grades(course)["alice"]["score"]) == 12.0
