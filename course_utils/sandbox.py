@@ -51,6 +51,16 @@ def _visible_read_only(course_root: Path) -> list[Path]:
     return sorted(paths)
 
 
+def _folders_to_create(paths: list[Path], hidden: list[Path]) -> list[Path]:
+    """Folders between a hidden (emptied) folder and a path shown inside it, outermost first."""
+    folders = set()
+    for path in paths:
+        for ancestor in path.parents:
+            if any(ancestor != top and ancestor.is_relative_to(top) for top in hidden):
+                folders.add(ancestor)
+    return sorted(folders, key=lambda p: len(p.parts))
+
+
 def kernel_argv(scratch: Path, sockets: Path, course_root: Path, *, uid: int, limits: Limits) -> list[str]:
     """The command that starts an IPython kernel inside the sandbox (for a kernelspec's ``argv``)."""
     hidden = sorted({Path("/tmp"), Path.home().resolve(), course_root.resolve()}, key=lambda p: len(p.parts))
@@ -61,9 +71,12 @@ def kernel_argv(scratch: Path, sockets: Path, course_root: Path, *, uid: int, li
     ]
     for path in hidden:
         command += ["--perms", "1777" if path == Path("/tmp") else "0755", "--tmpfs", str(path)]
-    for path in _visible_read_only(course_root):
-        command += ["--ro-bind", str(path), str(path)]
     work = scratch.parent
+    visible = _visible_read_only(course_root)
+    for folder in _folders_to_create(visible + [work], hidden):
+        command += ["--perms", "0755", "--dir", str(folder)]  # bwrap would make them 0700: untraversable
+    for path in visible:
+        command += ["--ro-bind", str(path), str(path)]
     command += [
         "--ro-bind", str(work), str(work), "--bind", str(scratch), str(scratch), "--bind", str(sockets), str(sockets),
         "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
