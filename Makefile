@@ -13,6 +13,12 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # nbgrader starts `alembic` as a subprocess, so the venv's bin/ must be on PATH.
 export PATH := $(BIN):$(PATH)
 
+# nbgrader's JupyterLab extension does not work with JupyterLab >= 4.3 (nbgrader issue #1948): students
+# would see a broken extension. It is disabled (and locked) for this venv only; instructors use the
+# nbgrader command line, which is unaffected. Check with `.venv/bin/jupyter labextension list`.
+LAB_DISABLED := @jupyter/nbgrader
+DISABLE_LAB_EXTENSIONS := $(BIN)/jupyter labextension disable --level=sys_prefix $(LAB_DISABLED) >/dev/null 2>&1
+
 LAB_STAMP := $(VENV)/.installed-lab
 TEST_STAMP := $(VENV)/.installed-test
 
@@ -29,10 +35,12 @@ $(BIN)/python:
 
 $(LAB_STAMP): $(BIN)/python pyproject.toml constraints.txt
 	$(PIP_INSTALL) --editable ".[lab]"
+	$(DISABLE_LAB_EXTENSIONS)
 	@touch $@
 
 $(TEST_STAMP): $(BIN)/python pyproject.toml constraints.txt
 	$(PIP_INSTALL) --editable ".[lab,test]"
+	$(DISABLE_LAB_EXTENSIONS)
 	@touch $@ $(LAB_STAMP)
 
 install: $(LAB_STAMP)

@@ -1,0 +1,198 @@
+"""Lesson 01 as a student uses it: JupyterLab in Debian's Chromium, driven by Playwright.
+
+The test starts JupyterLab on a free localhost port with a fresh token, on a temporary copy of
+lesson 01's student notebook (with the exercises answered, as a student who solved them would
+have it), opens it, runs all cells from the Run menu, answers two quiz questions by clicking and
+reads the feedback, moves the playground's batch-size slider and checks that the loss plot changes,
+and saves screenshots under the test's tmp dir. JupyterLab is stopped at the end, whatever happens.
+
+Skipped, with the reason, when Chromium (``apt-get install chromium``) or Playwright is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils.notebooks import read_notebook
+from course_utils.playground import PLOT_CLASS, STATUS_CLASS
+from course_utils.widgets import FEEDBACK_CLASS, QUIZ_CLASS
+from tests.helpers import ROOT, fill_answers
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+LESSON = "01_dataloader_batching"
+START_TIMEOUT_S = 90
+RUN_ALL_TIMEOUT_MS = 180_000
+STEP_TIMEOUT_MS = 60_000
+# Quiet, isolated JupyterLab: no news or update toasts.
+LAB_SETTINGS = {
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_server(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"JupyterLab exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"JupyterLab did not answer within {START_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A running JupyterLab on a temp copy of lesson 01 (answers filled in); yields (base URL, token)."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's Chromium (apt-get install chromium) to run the browser test")
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
+    root = tmp_path / "notebooks"
+    (root / LESSON).mkdir(parents=True)
+    student = read_notebook(ROOT / "notebooks" / LESSON / f"{LESSON}.ipynb")
+    source = read_notebook(ROOT / "solutions" / LESSON / f"{LESSON}.ipynb")
+    nbformat.write(fill_answers(student, source), str(root / LESSON / f"{LESSON}.ipynb"))
+    settings = tmp_path / "lab-settings"
+    for name, values in LAB_SETTINGS.items():
+        path = settings / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+    port, token = _free_port(), uuid.uuid4().hex
+    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"), JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+               JUPYTER_PLATFORM_DIRS="1", OMP_NUM_THREADS="1")
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+               "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+               f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")
+    log = tmp_path / "jupyterlab.log"
+    with log.open("w") as log_file:
+        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=tmp_path,
+                                   start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_for_server(f"{base}/api/status?token={token}", process, log)
+        yield base, token
+    finally:
+        _stop(process)
+
+
+def _run_all_cells(page) -> None:
+    """Run > Run All Cells from the menu; once more if no cell started (the kernel was still connecting)."""
+    started = ("() => [...document.querySelectorAll('.jp-InputArea-prompt')]"
+               ".some(p => /\\[(\\d+|\\*)\\]/.test(p.textContent))")
+    for attempt in range(2):
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        try:
+            page.wait_for_function(started, timeout=20_000)
+            return
+        except Exception:
+            if attempt:
+                raise
+
+
+def test_a_student_runs_lesson_01_answers_the_quiz_and_plays(lab, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    base, token = lab
+    expect.set_options(timeout=STEP_TIMEOUT_MS)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            page.set_default_timeout(STEP_TIMEOUT_MS)
+            page.goto(f"{base}/lab/tree/{LESSON}/{LESSON}.ipynb?token={token}")
+            notebook = page.locator(".jp-NotebookPanel").first
+            expect(notebook).to_be_visible()
+            # Wait, as a person does, until the status bar says the kernel is ready.
+            expect(page.locator("#jp-main-statusbar")).to_contain_text(re.compile(r"Python 3 \(ipykernel\)\s*\|\s*Idle"))
+            _run_all_cells(page)
+
+            quiz = page.locator(f".{QUIZ_CLASS}")
+            quiz.scroll_into_view_if_needed(timeout=RUN_ALL_TIMEOUT_MS)
+            expect(quiz).to_be_visible(timeout=RUN_ALL_TIMEOUT_MS)
+            page.wait_for_function(
+                "() => ![...document.querySelectorAll('.jp-InputPrompt')].some(p => p.textContent.includes('*'))",
+                timeout=RUN_ALL_TIMEOUT_MS)
+            errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
+                                  has_text="Traceback")
+            assert errors.count() == 0, errors.first.inner_text()
+
+            # The quiz: a right and a wrong choice, with immediate feedback.
+            feedback = quiz.locator(f".{FEEDBACK_CLASS}")
+            quiz.locator("label", has_text="(b) 10").first.click()
+            expect(feedback.nth(0)).to_contain_text("✓ Right")
+            expect(feedback.nth(0)).to_contain_text('Write "b" for q1')
+            quiz.locator("label", has_text="(a) 0").first.click()
+            expect(feedback.nth(1)).to_contain_text("Not (a)")
+            quiz.screenshot(path=str(tmp_path / "quiz.png"))
+
+            # The playground: move the batch-size slider one step, see the plot change.
+            plot = page.locator(f".{PLOT_CLASS}")
+            plot.scroll_into_view_if_needed()
+            expect(plot).to_be_visible()
+            status = page.locator(f".{STATUS_CLASS}")
+            expect(status).to_contain_text("trained in")
+            before_status = status.inner_text()
+            before_image = plot.screenshot()
+            batch_slider = page.locator(".widget-hslider", has_text="batch size").locator(".noUi-handle").first
+            batch_slider.focus()
+            batch_slider.press("ArrowLeft")  # batch size 100 -> 50
+            expect(page.locator(".widget-hslider", has_text="batch size")).to_contain_text("50")
+            expect(status).not_to_have_text(before_status)
+            expect(status).to_contain_text("trained in")
+            deadline = time.monotonic() + 15  # the new PNG is set before the status line; allow it to paint
+            after_image = plot.screenshot()
+            while after_image == before_image and time.monotonic() < deadline:
+                page.wait_for_timeout(250)
+                after_image = plot.screenshot()
+            assert after_image != before_image, "the loss plot did not change after moving the slider"
+            status.scroll_into_view_if_needed()  # the whole playground: sliders, plot and status line
+            page.screenshot(path=str(tmp_path / "lesson01-playground.png"))
+        except Exception:
+            page.screenshot(path=str(tmp_path / "failure.png"))
+            print(f"screenshot of the failure: {tmp_path / 'failure.png'}")
+            raise
+        finally:
+            browser.close()
+    assert (tmp_path / "lesson01-playground.png").stat().st_size > 10_000
