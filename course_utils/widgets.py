@@ -32,6 +32,7 @@ __all__ = ["WidgetWithText", "QuizQuestion", "Quiz", "answer_digest", "quiz", "F
 DIGEST_LENGTH = 16
 FEEDBACK_CLASS = "course-quiz-feedback"  # CSS class of each feedback line (the browser test reads it)
 QUIZ_CLASS = "course-quiz"
+WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
 _LETTERS = string.ascii_lowercase
 _CODE = re.compile(r"`([^`]+)`")
 _BOLD = re.compile(r"\*\*([^*]+)\*\*")
@@ -113,8 +114,12 @@ class WidgetWithText:
         return self._widget
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        bundle = dict(self.widget._repr_mimebundle_(**kwargs) or {})
-        bundle["text/plain"] = self.as_text()
+        # Written out rather than asked of the widget: ipywidgets 7 (still Colab's default) has no
+        # _repr_mimebundle_, and both versions render this same widget-view reference.
+        bundle: dict[str, Any] = {"text/plain": self.as_text()}
+        model_id = getattr(self.widget, "model_id", None)
+        if model_id:
+            bundle[WIDGET_VIEW_MIME] = {"version_major": 2, "version_minor": 0, "model_id": model_id}
         return bundle
 
     def __repr__(self) -> str:

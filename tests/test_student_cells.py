@@ -47,3 +47,29 @@ def test_every_student_notebook_starts_with_the_badge_and_the_setup(lesson):
 def test_solutions_have_no_added_cells(lesson):
     solution = read_notebook(ROOT / "solutions" / lesson / f"{lesson}.ipynb")
     assert not {BADGE_ID, SETUP_ID, "quiz-widget"} & {cell.id for cell in solution.cells}
+
+
+COLAB_LIKE = '''import subprocess, sys, types
+for name in ("nbgrader", "nbformat", "nbclient"):
+    sys.modules[name] = None  # importing them now fails: the notebook must not need them
+sys.modules["google.colab"] = types.ModuleType("google.colab")
+pip_calls = []
+subprocess.run = lambda command, **options: pip_calls.append(command)'''
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_a_solved_student_notebook_runs_colab_style_without_nbgrader(lesson, tmp_path):
+    """As in Colab: the set-up cell asks pip for course_utils, and every cell, checks included, runs without nbgrader."""
+    import nbformat
+
+    from tests.helpers import error_outputs, execute, fill_answers
+
+    student = read_notebook(ROOT / "notebooks" / lesson / f"{lesson}.ipynb")
+    solved = fill_answers(student, read_notebook(ROOT / "solutions" / lesson / f"{lesson}.ipynb"))
+    solved.cells.insert(0, nbformat.v4.new_code_cell(COLAB_LIKE, id="colab-like"))
+    solved.cells.append(nbformat.v4.new_code_cell("print([call[1:] for call in pip_calls])", id="pip-calls"))
+    notebook = execute(solved, cwd=tmp_path)
+    assert error_outputs(notebook) == {}
+    printed = "".join(output.get("text", "") for output in notebook.cells[-1].outputs)
+    assert printed.strip() == repr([["-m", "pip", "install", "--quiet", pip_requirement()]])
