@@ -146,6 +146,8 @@ def test_a_student_runs_lesson_01_answers_the_quiz_and_plays(lab, tmp_path):
             expect(notebook).to_be_visible()
             # Wait, as a person does, until the status bar says the kernel is ready.
             expect(page.locator("#jp-main-statusbar")).to_contain_text(re.compile(r"Python 3 \(ipykernel\)\s*\|\s*Idle"))
+            # No nbgrader menu or panel: its lab extension is disabled for students (make install, postBuild).
+            expect(page.get_by_role("menuitem", name=re.compile("nbgrader|formgrader|assignment", re.I))).to_have_count(0)
             _run_all_cells(page)
 
             quiz = page.locator(f".{QUIZ_CLASS}")
