@@ -220,22 +220,45 @@ def run_all(root: Path, lesson: str, work: dict[str, nbformat.NotebookNode], out
 
 # --- scoring with nbgrader ------------------------------------------------------------------
 
-def _nbgrader(root: Path, *args: str) -> None:
+def _nbgrader_command(root: Path, *args: str) -> tuple[list[str], dict[str, str]]:
     env = nbgrader_env()
     env[CACHE_ENV_VAR] = str(_cache(root))
-    result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=root, env=env, capture_output=True, text=True)
+    return [sys.executable, "-m", "nbgrader", *args], env
+
+
+def _check(result: subprocess.CompletedProcess[str], what: str) -> None:
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-12:])
-        raise GradingError(f"nbgrader {args[0]} failed:\n{tail}")
+        raise GradingError(f"nbgrader {what} failed:\n{tail}")
 
 
-def score_with_nbgrader(root: Path, lesson: str, graded: list[str], others: list[str]) -> None:
-    """Autograde (from the sandboxed outputs) and write feedback for ``graded``; leave ``others`` alone."""
+def _nbgrader(root: Path, *args: str) -> None:
+    command, env = _nbgrader_command(root, *args)
+    _check(subprocess.run(command, cwd=root, env=env, capture_output=True, text=True), args[0])
+
+
+def _exclude(students: list[str]) -> list[str]:
+    return [f"--CourseDirectory.student_id_exclude={','.join(students)}"] if students else []
+
+
+def score_with_nbgrader(root: Path, lesson: str, graded: list[str], others: list[str], jobs: int = 1) -> None:
+    """Autograde (from the sandboxed outputs) and write feedback for ``graded``; leave ``others`` alone.
+
+    Autograding writes the gradebook, so one process does it; feedback only reads it, so ``jobs``
+    processes write it side by side.
+    """
     if not graded:
         return
-    exclude = [f"--CourseDirectory.student_id_exclude={','.join(others)}"] if others else []
-    _nbgrader(root, "autograde", lesson, "--force", *exclude)
-    _nbgrader(root, "generate_feedback", lesson, "--force", *exclude)
+    _nbgrader(root, "autograde", lesson, "--force", *_exclude(others))
+    chunks = [graded[i::jobs] for i in range(min(jobs, len(graded)))]
+    running = []
+    for chunk in chunks:
+        command, env = _nbgrader_command(root, "generate_feedback", lesson, "--force",
+                                         *_exclude(sorted(set(others) | set(graded) - set(chunk))))
+        running.append(subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    for process in running:
+        stdout, stderr = process.communicate()
+        _check(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr), "generate_feedback")
 
 
 def write_grades(root: Path) -> Path:
@@ -270,6 +293,30 @@ def write_grades(root: Path) -> Path:
 
 # --- the command ----------------------------------------------------------------------------
 
+def _in_gradebook(root: Path, lesson: str) -> bool:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    if not (root / "gradebook.db").exists():
+        return False
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
+        try:
+            gradebook.find_assignment(lesson)
+        except MissingEntry:
+            return False
+    return True
+
+
+def _ensure_released(root: Path, lesson: str) -> None:
+    """Make sure the gradebook holds the lesson's current tests: release it again only when it changed."""
+    stamp = _cache(root) / lesson / "released-from.sha256"
+    digest = _fingerprint(lesson_notebook(root, lesson).read_bytes(), course_utils.__version__.encode())
+    if stamp.exists() and stamp.read_text() == digest and _in_gradebook(root, lesson):
+        return
+    release_lesson(root, lesson)
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(digest)
+
+
 def grade(root: Path, lesson: str, *, jobs: int = 1, force: bool = False, archive: Path | None = None,
           allow_unsandboxed: bool = False, settings: RunSettings = RunSettings()) -> list[Outcome]:
     """Grade every submission of ``lesson`` under ``root``; return the outcomes (see the module docstring)."""
@@ -284,7 +331,7 @@ def grade(root: Path, lesson: str, *, jobs: int = 1, force: bool = False, archiv
                            "solutions and rewrite the gradebook. Fix that, or pass --no-sandbox to grade anyway.")
     if problem:
         print(f"WARNING: grading WITHOUT a sandbox ({problem}); student code runs with your rights.", file=sys.stderr)
-    release_lesson(root, lesson)  # the gradebook knows the lesson's current tests
+    _ensure_released(root, lesson)
     if archive is not None:
         unpack_zip(root, lesson, Path(archive))
     outcomes: dict[str, Outcome] = {}
@@ -305,7 +352,7 @@ def grade(root: Path, lesson: str, *, jobs: int = 1, force: bool = False, archiv
             work[student] = notebook
     run_all(root, lesson, work, outcomes, jobs=jobs, sandboxed=problem is None, settings=settings)
     not_now = sorted(set(unchanged) | {s for s, o in outcomes.items() if o.status == "invalid"})
-    score_with_nbgrader(root, lesson, sorted(work), not_now)
+    score_with_nbgrader(root, lesson, sorted(work), not_now, jobs=jobs)
     write_grades(root)
     return sorted(outcomes.values(), key=lambda o: o.student)
 
