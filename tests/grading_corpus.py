@@ -147,6 +147,15 @@ with socket.create_connection(("127.0.0.1", {port}), timeout=3) as connection:
             c.metadata = {}
         return notebook
 
+    def change_metadata(notebook):
+        for c in notebook.cells:
+            meta = c.get("metadata", {}).get("nbgrader")
+            if meta and meta.get("solution"):
+                meta["grade_id"] = "renamed-" + meta["grade_id"]
+            elif meta and meta.get("grade"):
+                meta["points"] = 100
+        return notebook
+
     def delete_test_cell(notebook):
         notebook.cells = [c for c in notebook.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") != "ex1-tests"]
         return notebook
@@ -191,6 +200,7 @@ with socket.create_connection(("127.0.0.1", {port}), timeout=3) as connection:
         Case("edited-test", lambda release, source, ctx: as_bytes(edit_test_cell(nbformat.from_dict(release))), 0.0),
         Case("deleted-test", lambda release, source, ctx: as_bytes(delete_test_cell(nbformat.from_dict(release))), 0.0),
         Case("stripped", answered_with(strip_metadata), FULL),
+        Case("changed-metadata", answered_with(change_metadata), FULL),
         Case("reordered", answered_with(reorder), FULL),
         Case("renamed", answered_with(lambda nb: nb), FULL, file_name="my homework (1).ipynb"),
         Case("truncated", truncated, 0.0, "invalid"),
