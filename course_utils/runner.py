@@ -64,13 +64,16 @@ class _CappedClient(NotebookClient):
     """A notebook client that stops recording a cell's output after a budget of characters."""
 
     output_budget = 256 * 1024
+    _used = 0  # characters of output the running cell has sent so far
+
+    def start_cell(self) -> None:
+        self._used = 0
 
     def output(self, outs, msg, display_id, cell_index):  # noqa: ANN001, ANN201 - nbclient's signature
-        used = getattr(self, "_used", {})
-        self._used = used
-        used[cell_index] = used.get(cell_index, 0) + len(str(msg.get("content", "")))
-        if used[cell_index] > self.output_budget:
-            if used[cell_index] - len(str(msg.get("content", ""))) <= self.output_budget:
+        size = len(str(msg.get("content", "")))
+        self._used += size
+        if self._used > self.output_budget:
+            if self._used - size <= self.output_budget:  # say once that the rest was cut
                 outs.append(nbformat.from_dict({"output_type": "stream", "name": "stdout",
                                                 "text": f"\n[output cut after {self.output_budget} characters]\n"}))
             return None
@@ -126,7 +129,7 @@ async def _execute(notebook: NotebookNode, client: _CappedClient, settings: RunS
             cell.outputs = [error_output("NotRun", f"not run: {reason}")]
             continue
         runnable, token = _with_token(cell) if is_test_cell(cell) else (cell, None)
-        client._used = {}
+        client.start_cell()
         started = time.monotonic()
         try:
             await client.async_execute_cell(runnable, index)

@@ -124,7 +124,7 @@ def quiz_cell(lesson: str, questions: list[tuple[str, str, tuple[str, ...]]], an
         if len(repr(choices)) <= 80:
             lines.append(f"                 {choices!r},")
         else:
-            lines.append("                 (" + f",\n                  ".join(repr(c) for c in choices) + "),")
+            lines.append("                 (" + ",\n                  ".join(repr(c) for c in choices) + "),")
         lines.append(f"                 digest={answer_digest(lesson, key, answers[key])!r}),")
     lines.append(f"], salt={lesson!r})")
     cell = nbformat.v4.new_code_cell("\n".join(lines))

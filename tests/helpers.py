@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -15,6 +14,7 @@ from nbformat import NotebookNode
 from nbgrader.utils import determine_grade, is_grade, is_solution
 
 from course_utils.nbgrader_hooks import StderrIsNotAnError
+from course_utils.release import nbgrader_env
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION_MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
@@ -67,16 +67,9 @@ def fill_answers(release: NotebookNode, source: NotebookNode) -> NotebookNode:
     return filled
 
 
-def tool_env() -> dict[str, str]:
-    """Environment for nbgrader subprocesses: this interpreter's bin/ on PATH (nbgrader runs alembic)."""
-    env = dict(os.environ)
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    return env
-
-
 def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run a stock nbgrader command in ``course`` and fail loudly with its output if it fails."""
-    result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=tool_env(),
+    result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=nbgrader_env(),
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
     return result
