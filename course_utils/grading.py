@@ -30,11 +30,11 @@ import nbformat
 from tqdm.auto import tqdm
 
 import course_utils
-from course_utils.nbgrader_hooks import CACHE_ENV_VAR, cached_notebook_path
+from course_utils.nbgrader_hooks import CACHE_ENV_VAR, cached_notebook_path, is_test_cell
 from course_utils.notebooks import read_notebook
 from course_utils.release import LESSON_NAME, lesson_notebook, nbgrader_env, release_lesson
 from course_utils.repair import InvalidSubmission, parse_submission, repair
-from course_utils.runner import RunSettings, is_test_cell, run_submission
+from course_utils.runner import RunSettings, run_submission
 from course_utils.sandbox import FIRST_SANDBOX_UID, sandbox_problem
 
 CACHE_DIR = ".course-grade"
@@ -76,7 +76,8 @@ def unpack_zip(root: Path, lesson: str, archive: Path) -> list[str]:
             if member.is_dir() or name.suffix != ".ipynb" or "__MACOSX" in name.parts:
                 continue
             student = name.parts[0] if len(name.parts) > 1 else name.name.split("_", 1)[0]
-            if not student or student.startswith(".") or "_" not in name.name and len(name.parts) == 1:
+            loose_without_id = len(name.parts) == 1 and "_" not in name.name
+            if not student or student.startswith(".") or loose_without_id:
                 continue
             folder = root / "submitted" / student / lesson
             folder.mkdir(parents=True, exist_ok=True)
@@ -276,7 +277,7 @@ def write_grades(root: Path) -> Path:
                       "reason": outcome.reason if outcome else "", "repairs": outcome.repairs if outcome else ""})
     for lesson_folder in sorted(p for p in _cache(root).glob("*") if p.is_dir()):
         for outcome_file in sorted(lesson_folder.glob("*/outcome.json")):
-            outcome = Outcome(**json.loads(outcome_file.read_text()))
+            outcome = _load_outcome(root, lesson_folder.name, outcome_file.parent.name)
             if (outcome.student, lesson_folder.name) not in seen and outcome.status == "invalid":
                 lines.append({"student_id": outcome.student, "assignment": lesson_folder.name, "score": "0",
                               "max_score": "", "status": "invalid", "reason": outcome.reason, "repairs": ""})

@@ -16,25 +16,20 @@ import torch
 
 from course_utils.checks import CheckFailed
 
-# The genuine comparison functions, looked up where PyTorch defines them.
-_GENUINE: dict[str, Callable[[], object]] = {
-    "torch.allclose": lambda: torch._C._VariableFunctions.allclose,
-    "torch.isclose": lambda: torch._C._VariableFunctions.isclose,
-    "torch.equal": lambda: torch._C._VariableFunctions.equal,
-    "torch.testing.assert_close": lambda: importlib.import_module("torch.testing._comparison").assert_close,
-}
-_CURRENT: dict[str, Callable[[], object]] = {
-    "torch.allclose": lambda: torch.allclose,
-    "torch.isclose": lambda: torch.isclose,
-    "torch.equal": lambda: torch.equal,
-    "torch.testing.assert_close": lambda: torch.testing.assert_close,
+# Each comparison function as the notebook sees it, and the genuine one where PyTorch defines it.
+_CHECKED: dict[str, tuple[Callable[[], object], Callable[[], object]]] = {
+    "torch.allclose": (lambda: torch.allclose, lambda: torch._C._VariableFunctions.allclose),
+    "torch.isclose": (lambda: torch.isclose, lambda: torch._C._VariableFunctions.isclose),
+    "torch.equal": (lambda: torch.equal, lambda: torch._C._VariableFunctions.equal),
+    "torch.testing.assert_close": (lambda: torch.testing.assert_close,
+                                   lambda: importlib.import_module("torch.testing._comparison").assert_close),
 }
 _TENSOR_METHODS = ("allclose", "isclose", "equal", "__eq__", "__ne__", "__bool__", "item", "tolist")
 
 
 def replaced_torch_functions() -> list[str]:
     """Names of PyTorch comparison functions that are no longer the genuine ones."""
-    replaced = [name for name, current in _CURRENT.items() if current() is not _GENUINE[name]()]
+    replaced = [name for name, (current, genuine) in _CHECKED.items() if current() is not genuine()]
     for method in _TENSOR_METHODS:
         attribute = torch.Tensor.__dict__.get(method)
         genuine = torch._C.TensorBase.__dict__.get(method)
@@ -58,7 +53,7 @@ def guard() -> None:
     if replaced:
         raise CheckFailed(
             "\n✗ the notebook replaced functions the checks rely on\n"
-            f"    expected: the genuine {', '.join(sorted(_CURRENT))}\n"
+            f"    expected: the genuine {', '.join(sorted(_CHECKED))}\n"
             f"    found:    replaced {', '.join(replaced)}\n"
             "    hint:     remove the code that reassigns PyTorch functions; answers are checked, not the checks."
         )

@@ -34,7 +34,6 @@ from course_utils.recipe import DEFAULT_RECIPE, TrainingRecipe, default_loaders,
 # 50 seeds ends epoch 5 at loss 0.44 and accuracy 0.84 (tests/test_reference_trace.py).
 CONVERGED_LOSS = 0.6
 CONVERGED_ACCURACY = 0.8
-CONVERGENCE_EPOCHS = 5
 _TOLERANCE = dict(rtol=1e-5, atol=1e-6)
 
 

@@ -19,12 +19,17 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
 
 
+def is_test_cell(cell: NotebookNode) -> bool:
+    """A code cell nbgrader grades by its output (a grade cell that is not an answer cell)."""
+    return cell.cell_type == "code" and is_grade(cell) and not is_solution(cell)
+
+
 class StderrIsNotAnError(NbGraderPreprocessor):
     """Turn stderr stream outputs of autograded test cells into stdout, so warnings cost nothing."""
 
     def preprocess_cell(self, cell: NotebookNode, resources: ResourcesDict, index: int
                         ) -> tuple[NotebookNode, ResourcesDict]:
-        if cell.cell_type == "code" and is_grade(cell) and not is_solution(cell):
+        if is_test_cell(cell):
             for output in cell.get("outputs", []):
                 if output.get("output_type") == "stream" and output.get("name") == "stderr":
                     output["name"] = "stdout"
@@ -67,7 +72,7 @@ class CachedExecution(NbGraderPreprocessor):
             if cell.cell_type != "code":
                 continue
             source = by_id.get(cell.get("id"))
-            if source is None or (is_grade(cell) and not is_solution(cell) and source.source != cell.source):
+            if source is None or (is_test_cell(cell) and source.source != cell.source):
                 cell.outputs = [nbformat.v4.new_output("error", ename="NotGraded", evalue="no sandboxed run of this cell",
                                                        traceback=["NotGraded: no sandboxed run of this cell"])]
             else:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import nbformat
 from nbformat import NotebookNode
+from nbgrader.utils import is_solution as _is_solution
 
 MIN_RESEMBLANCE = 0.35  # below this a cell is not taken for an exercise's answer
 
@@ -50,10 +51,6 @@ def parse_submission(text: str) -> NotebookNode:
 
 def _grade_id(cell: NotebookNode) -> str | None:
     return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-
-
-def _is_solution(cell: NotebookNode) -> bool:
-    return bool(cell.get("metadata", {}).get("nbgrader", {}).get("solution"))
 
 
 def _resemblance(first: str, second: str) -> float:

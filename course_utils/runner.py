@@ -27,6 +27,7 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_output
 
 from course_utils import sandbox
+from course_utils.nbgrader_hooks import is_test_cell
 
 GUARD = "import course_utils.integrity as __course_integrity__; __course_integrity__.guard(); del __course_integrity__\n"
 
@@ -49,11 +50,6 @@ class RunResult:
     status: str  # "ok", "kernel-died", "timed-out", "sandbox-failed"
     reason: str = ""
     seconds: float = 0.0
-
-
-def is_test_cell(cell: NotebookNode) -> bool:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
 
 
 def error_output(name: str, message: str) -> NotebookNode:
