@@ -33,13 +33,13 @@ help:
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(LAB_STAMP): $(BIN)/python pyproject.toml constraints.txt
-	$(PIP_INSTALL) --editable ".[lab]"
+$(LAB_STAMP): $(BIN)/python pyproject.toml tools/pyproject.toml constraints.txt
+	$(PIP_INSTALL) --editable ".[lab]" --editable ./tools
 	$(DISABLE_LAB_EXTENSIONS)
 	@touch $@
 
-$(TEST_STAMP): $(BIN)/python pyproject.toml constraints.txt
-	$(PIP_INSTALL) --editable ".[lab,test]"
+$(TEST_STAMP): $(BIN)/python pyproject.toml tools/pyproject.toml constraints.txt
+	$(PIP_INSTALL) --editable ".[lab,test]" --editable ./tools
 	$(DISABLE_LAB_EXTENSIONS)
 	@touch $@ $(LAB_STAMP)
 

@@ -21,7 +21,7 @@ from nbgrader.preprocessors import (
     SaveAutoGrades,
 )
 
-from course_utils.nbgrader_hooks import CACHE_ENV_VAR, CachedExecution, StderrIsNotAnError, unguessable_skip_tag
+from course_tools.nbgrader_hooks import CACHE_ENV_VAR, CachedExecution, StderrIsNotAnError, unguessable_skip_tag
 
 c = get_config()  # noqa: F821  (injected by traitlets when nbgrader loads this file)
 
@@ -40,7 +40,7 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 # Lessons finish in seconds on a laptop; a cell that runs for minutes is stuck, not slow.
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
-# A student must not be able to skip test cells by tagging them (see course_utils.nbgrader_hooks).
+# A student must not be able to skip test cells by tagging them (see course_tools.nbgrader_hooks).
 c.Execute.skip_cells_with_tag = unguessable_skip_tag()
 
 # Stock autograde pipeline plus one step: stderr warnings in test cells do not cost marks.

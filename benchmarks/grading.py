@@ -19,9 +19,9 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from course_utils.grading import grade
-from course_utils.notebooks import read_notebook
-from course_utils.sandbox import sandbox_problem
+from course_tools.grading import grade
+from course_tools.notebooks import read_notebook
+from course_tools.sandbox import sandbox_problem
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSON = "01_dataloader_batching"

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from nbclient import NotebookClient
 
-from course_utils.notebooks import read_notebook
-from course_utils.release import find_lessons, lesson_notebook
+from course_tools.notebooks import read_notebook
+from course_tools.release import find_lessons, lesson_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_SECONDS = 8.0

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import torch
 
-from course_utils.checks import CheckFailed
+from course_utils.checks.core import CheckFailed
 
 # Each comparison function as the notebook sees it, and the genuine one where PyTorch defines it.
 _CHECKED: dict[str, tuple[Callable[[], object], Callable[[], object]]] = {

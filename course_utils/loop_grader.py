@@ -26,8 +26,9 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_utils.checks import CheckFailed
+from course_utils.checks.core import CheckFailed
 from course_utils.data import RAW_MAX, make_course_data
+from course_utils.diagnoses import Diagnosis, by_code
 from course_utils.recipe import DEFAULT_RECIPE, TrainingRecipe, default_loaders, default_model, default_optimizer
 
 # Thresholds of the convergence check, from measurement: with the default recipe the worst of
@@ -37,16 +38,32 @@ CONVERGED_ACCURACY = 0.8
 _TOLERANCE = dict(rtol=1e-5, atol=1e-6)
 
 
-@dataclass(frozen=True)
-class Bug:
-    """One diagnosable mistake: what went wrong and how to fix it."""
+LESSON = "07_epoch_loop_gpu"
+_EXERCISES = {"train_one_epoch": ("ex1-tests", "Exercise 1 · train_one_epoch"),
+              "evaluate": ("ex2-tests", "Exercise 2 · evaluate"), "fit": ("ex3-tests", "Exercise 3 · fit")}
+_FAMILIES = {
+    "train-mode": "modes", "train-no-grad": "modes", "eval-mode": "modes", "eval-grad": "modes",
+    "inputs-not-moved": "device", "targets-not-moved": "device",
+    "softmax-before-loss": "loss", "not-raw-logits": "loss",
+    "no-backward": "gradients", "step-before-backward": "gradients", "accumulated-gradients": "gradients",
+    "cleared-before-step": "gradients", "graph-kept": "gradients",
+    "optimizer-ignored": "optimizer", "steps-per-batch": "optimizer", "trajectory": "optimizer",
+    "skipped-batches": "data", "eval-changed-parameters": "optimizer",
+    "not-a-float": "interface", "eval-return": "interface", "fit-history": "interface",
+    "mean-of-batch-means": "metrics", "wrong-mean": "metrics", "eval-loss": "metrics", "eval-accuracy": "metrics",
+    "fit-values": "metrics", "no-convergence": "metrics",
+}
+_FUNCTION_OF = {"eval": "evaluate", "fit": "fit", "no-convergence": "fit"}
 
-    code: str
-    what: str
-    hint: str
+
+def Bug(code: str, what: str, hint: str) -> Diagnosis:  # noqa: N802 - reads as the catalogue's row type
+    """One row of lesson 07's catalogue, placed in the exercise its code belongs to."""
+    function = next((name for prefix, name in _FUNCTION_OF.items() if code.startswith(prefix)), "train_one_epoch")
+    exercise, section = _EXERCISES[function]
+    return Diagnosis(code, what, hint, _FAMILIES[code], lesson=LESSON, exercise=exercise, section=section)
 
 
-BUGS = {bug.code: bug for bug in [
+CATALOGUE = (
     Bug("train-mode", "the model was not in train mode during training",
         "call model.train() at the start of train_one_epoch (evaluate() switches it to eval mode)."),
     Bug("train-no-grad", "the training forward pass ran without gradient tracking",
@@ -102,7 +119,8 @@ BUGS = {bug.code: bug for bug in [
         "in every epoch call train_one_epoch, then evaluate on the validation loader, and record both."),
     Bug("no-convergence", "the loop did not learn the course task in five epochs",
         "with a correct loop the default recipe reaches loss < 0.6 and accuracy > 0.8 by epoch 5."),
-]}
+)
+BUGS = by_code(CATALOGUE)
 
 
 # --- marker tensors -------------------------------------------------------------------------

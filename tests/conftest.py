@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils.release import find_lessons
+from course_tools.release import find_lessons
 from tests.helpers import ROOT, copy_course
 
 LESSONS = find_lessons(ROOT)

@@ -13,8 +13,8 @@ from nbclient import NotebookClient
 from nbformat import NotebookNode
 from nbgrader.utils import determine_grade, is_grade, is_solution
 
-from course_utils.nbgrader_hooks import StderrIsNotAnError
-from course_utils.release import nbgrader_env
+from course_tools.nbgrader_hooks import StderrIsNotAnError
+from course_tools.release import nbgrader_env
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION_MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
@@ -40,7 +40,7 @@ def error_outputs(notebook: NotebookNode) -> dict[str, str]:
 def grade_cells(notebook: NotebookNode) -> dict[str, float]:
     """Map grade id -> the fraction of points our nbgrader configuration gives each executed test cell.
 
-    The configuration moves stderr text of test cells to stdout before scoring (course_utils.nbgrader_hooks),
+    The configuration moves stderr text of test cells to stdout before scoring (course_tools.nbgrader_hooks),
     so here too only errors count.
     """
     results = {}

@@ -28,7 +28,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils.notebooks import read_notebook
+from course_tools.notebooks import read_notebook
 from course_utils.playground import PLOT_CLASS, STATUS_CLASS
 from course_utils.widgets import FEEDBACK_CLASS, QUIZ_CLASS
 from tests.helpers import ROOT, fill_answers

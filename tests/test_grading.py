@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from course_utils.cli import main
-from course_utils.grading import grade
-from course_utils.notebooks import read_notebook
-from course_utils.runner import RunSettings
-from course_utils.sandbox import sandbox_problem
+from course_tools.cli import main
+from course_tools.grading import grade
+from course_tools.notebooks import read_notebook
+from course_tools.runner import RunSettings
+from course_tools.sandbox import sandbox_problem
 from tests.grading_corpus import LESSON, corpus
 from tests.helpers import copy_course
 
@@ -156,7 +156,7 @@ def test_running_again_grades_nothing_twice_and_loses_nothing(graded_class, caps
 
 def test_refuses_loudly_without_a_sandbox(make_course, monkeypatch, capsys):
     course = make_course(["01_dataloader_batching"])
-    monkeypatch.setattr("course_utils.grading.sandbox_problem", lambda: "pretend bwrap is missing")
+    monkeypatch.setattr("course_tools.grading.sandbox_problem", lambda: "pretend bwrap is missing")
     monkeypatch.chdir(course)
     assert main(["grade", LESSON]) == 1
     error = capsys.readouterr().err
@@ -181,7 +181,7 @@ def test_grades_without_a_sandbox_only_when_asked(make_course, monkeypatch, caps
     folder = course / "submitted" / "alice" / LESSON
     folder.mkdir(parents=True)
     (folder / f"{LESSON}.ipynb").write_text(__import__("nbformat").writes(fill_answers(release, source)))
-    monkeypatch.setattr("course_utils.grading.sandbox_problem", lambda: "pretend bwrap is missing")
+    monkeypatch.setattr("course_tools.grading.sandbox_problem", lambda: "pretend bwrap is missing")
     outcomes = grade(course, LESSON, allow_unsandboxed=True, settings=SETTINGS)
     assert "grading WITHOUT a sandbox" in capsys.readouterr().err
     assert [o.status for o in outcomes] == ["ok"]

@@ -6,7 +6,7 @@ whose exit code is always 0).
 
 import pytest
 
-from course_utils.notebooks import read_notebook
+from course_tools.notebooks import read_notebook
 from tests.conftest import LESSONS
 from tests.helpers import ROOT, error_outputs, execute, grade_cells
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import links
+from course_tools import links
 from tests.conftest import LESSONS
 from tests.helpers import ROOT
 

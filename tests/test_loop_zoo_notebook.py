@@ -6,7 +6,7 @@ import pytest
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
-from course_utils.notebooks import read_notebook
+from course_tools.notebooks import read_notebook
 from tests.helpers import ROOT
 from tests.loop_zoo import BUGGY, CORRECT
 

@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from nbgrader.utils import is_grade, is_solution
 
-from course_utils.notebooks import read_notebook
+from course_tools.notebooks import read_notebook
 from tests.conftest import LESSONS
 from tests.helpers import copy_course, fill_answers, grade_cells, nbgrader
 from tests.loop_zoo import BUGGY

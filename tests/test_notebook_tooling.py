@@ -4,7 +4,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from course_utils.notebooks import (
+from course_tools.notebooks import (
     NotebookError, dirty_reasons, dumps_clean, normalize, read_notebook, solution_markers, write_clean,
 )
 

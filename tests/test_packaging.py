@@ -16,10 +16,18 @@ def requirement_name(requirement: str) -> str:
     return canonical(re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0])
 
 
+PYPROJECTS = (ROOT / "pyproject.toml", ROOT / "tools" / "pyproject.toml")  # student, instructor
+OUR_DISTRIBUTIONS = {"course-utils", "course-tools"}
+
+
 def pyproject_names() -> set[str]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    requirements = project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
-    return {requirement_name(r) for r in requirements}
+    names = set()
+    for path in PYPROJECTS:
+        project = tomllib.loads(path.read_text())["project"]
+        requirements = project["dependencies"] + [r for extra in project.get("optional-dependencies", {}).values()
+                                                  for r in extra]
+        names |= {requirement_name(r) for r in requirements}
+    return names - OUR_DISTRIBUTIONS
 
 
 def constraint_pins() -> dict[str, str]:
@@ -45,9 +53,18 @@ def test_every_dependency_is_pinned_and_every_pin_is_a_dependency():
 
 
 def test_pyproject_pins_no_versions_itself():
-    text = (ROOT / "pyproject.toml").read_text()
-    dependencies = text.split("[project.scripts]")[0]
-    assert "==" not in dependencies, "versions live in constraints.txt only"
+    for path in PYPROJECTS:
+        project = tomllib.loads(path.read_text())["project"]
+        requirements = project["dependencies"] + [r for extra in project.get("optional-dependencies", {}).values()
+                                                  for r in extra]
+        assert not [r for r in requirements if re.search(r"[<>=~]", r)], f"{path}: versions live in constraints.txt only"
+
+
+def test_student_package_needs_no_jupyter():
+    """Colab installs the root distribution alone: only what a lesson notebook and a grading kernel need."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert {requirement_name(r) for r in project["dependencies"]} == {
+        "torch", "numpy", "matplotlib", "ipywidgets", "tqdm", "scikit-learn"}
 
 
 def test_environment_yml_lists_the_same_packages_and_versions():

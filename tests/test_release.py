@@ -4,9 +4,9 @@ import filecmp
 
 import pytest
 
-from course_utils.cli import main
-from course_utils.notebooks import dirty_reasons, solution_markers
-from course_utils.release import ReleaseError, release
+from course_tools.cli import main
+from course_tools.notebooks import dirty_reasons, solution_markers
+from course_tools.release import ReleaseError, release
 from tests.conftest import LESSONS
 from tests.helpers import ROOT
 

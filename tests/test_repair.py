@@ -5,9 +5,9 @@ import zipfile
 import nbformat
 import pytest
 
-from course_utils.grading import find_students, unpack_zip
-from course_utils.notebooks import read_notebook
-from course_utils.repair import InvalidSubmission, parse_submission, repair
+from course_tools.grading import find_students, unpack_zip
+from course_tools.notebooks import read_notebook
+from course_tools.repair import InvalidSubmission, parse_submission, repair
 from tests.helpers import ROOT, fill_answers
 
 LESSON = "01_dataloader_batching"

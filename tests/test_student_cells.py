@@ -6,9 +6,9 @@ import types
 
 import pytest
 
-from course_utils.links import colab_url, pip_requirement
-from course_utils.notebooks import read_notebook
-from course_utils.student_cells import BADGE_ID, SETUP_ID, badge_cell, setup_cell
+from course_tools.links import colab_url, pip_requirement
+from course_tools.notebooks import read_notebook
+from course_tools.student_cells import BADGE_ID, SETUP_ID, badge_cell, setup_cell
 from tests.conftest import LESSONS
 from tests.helpers import ROOT
 
@@ -49,7 +49,10 @@ def test_solutions_have_no_added_cells(lesson):
     assert not {BADGE_ID, SETUP_ID, "quiz-widget"} & {cell.id for cell in solution.cells}
 
 
+# Colab's matplotlib has its font cache; a fresh venv builds it on first import through fc-list (a subprocess),
+# so it is built before subprocess.run is replaced.
 COLAB_LIKE = '''import subprocess, sys, types
+import matplotlib.font_manager
 for name in ("nbgrader", "nbformat", "nbclient"):
     sys.modules[name] = None  # importing them now fails: the notebook must not need them
 sys.modules["google.colab"] = types.ModuleType("google.colab")

@@ -6,8 +6,8 @@ import re
 import nbformat
 import pytest
 
-from course_utils.notebooks import read_notebook
-from course_utils.student_cells import (
+from course_tools.notebooks import read_notebook
+from course_tools.student_cells import (
     BADGE_ID, QUIZ_ID, SETUP_ID, QuizFormatError, add_student_cells, parse_quiz_markdown, quiz_cell,
     solution_quiz_answers,
 )

@@ -1,10 +1,10 @@
 """``course grade``: grade every submission of a lesson with one safe command.
 
 1. (``--zip``) unpack downloaded notebooks into nbgrader's ``submitted/<student>/<lesson>/``.
-2. Keep each original under ``.original/``, repair the notebook (course_utils.repair) and put
+2. Keep each original under ``.original/``, repair the notebook (course_tools.repair) and put
    the hidden tests in, as nbgrader would.
 3. Run each changed submission in its own sandboxed kernel, ``--jobs`` at a time
-   (course_utils.runner); unchanged ones are not run again unless ``--force``.
+   (course_tools.runner); unchanged ones are not run again unless ``--force``.
 4. Let stock ``nbgrader autograde`` score the sandboxed outputs and write the gradebook (the grader
    alone writes it), then ``generate_feedback`` and ``export``.
 5. Write ``grades.csv`` with a status and a reason for every submission, and print a summary.
@@ -30,12 +30,12 @@ import nbformat
 from tqdm.auto import tqdm
 
 import course_utils
-from course_utils.nbgrader_hooks import CACHE_ENV_VAR, cached_notebook_path, is_test_cell
-from course_utils.notebooks import read_notebook
-from course_utils.release import LESSON_NAME, lesson_notebook, nbgrader_env, release_lesson
-from course_utils.repair import InvalidSubmission, parse_submission, repair
-from course_utils.runner import RunSettings, run_submission
-from course_utils.sandbox import FIRST_SANDBOX_UID, sandbox_problem
+from course_tools.nbgrader_hooks import CACHE_ENV_VAR, cached_notebook_path, is_test_cell
+from course_tools.notebooks import read_notebook
+from course_tools.release import LESSON_NAME, lesson_notebook, nbgrader_env, release_lesson
+from course_tools.repair import InvalidSubmission, parse_submission, repair
+from course_tools.runner import RunSettings, run_submission
+from course_tools.sandbox import FIRST_SANDBOX_UID, sandbox_problem
 
 CACHE_DIR = ".course-grade"
 ORIGINALS = ".original"

@@ -28,12 +28,17 @@ def _short(value: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def describe(value: Any) -> str:
+    """A value as a failure message shows it: text as it is, anything else shortened."""
+    return value if isinstance(value, str) else _short(value)
+
+
 def fail(what: str, *, expected: Any, found: Any, hint: str) -> NoReturn:
     """Raise :class:`CheckFailed` with the course's four-line message."""
     raise CheckFailed(
         f"\n✗ {what}\n"
-        f"    expected: {expected if isinstance(expected, str) else _short(expected)}\n"
-        f"    found:    {found if isinstance(found, str) else _short(found)}\n"
+        f"    expected: {describe(expected)}\n"
+        f"    found:    {describe(found)}\n"
         f"    hint:     {hint}"
     )
 

@@ -26,8 +26,8 @@ from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 from nbformat.v4 import new_output
 
-from course_utils import sandbox
-from course_utils.nbgrader_hooks import is_test_cell
+from course_tools import sandbox
+from course_tools.nbgrader_hooks import is_test_cell
 
 GUARD = "import course_utils.integrity as __course_integrity__; __course_integrity__.guard(); del __course_integrity__\n"
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 import nbformat
 from nbformat import NotebookNode
 
-from course_utils.links import RELEASE_FOLDER, colab_badge_markdown, pip_requirement
+from course_tools.links import RELEASE_FOLDER, colab_badge_markdown, pip_requirement
 from course_utils.widgets import answer_digest
 
 __all__ = [

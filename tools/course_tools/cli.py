@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from course_utils.grading import GradingError, grade, summary
-from course_utils.notebooks import NotebookError, dirty_reasons, write_clean
-from course_utils.release import RELEASE_DIR, SOURCE_DIR, ReleaseError, release
+from course_tools.grading import GradingError, grade, summary
+from course_tools.notebooks import NotebookError, dirty_reasons, write_clean
+from course_tools.release import RELEASE_DIR, SOURCE_DIR, ReleaseError, release
 
 
 def _release(args: argparse.Namespace) -> int:

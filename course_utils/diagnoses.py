@@ -1,0 +1,140 @@
+"""The course's catalogue of typical mistakes: one :class:`Diagnosis` per mistake, defined once.
+
+A diagnosis is data: a code, what went wrong, how to fix it, a family (``device``, ``gradients``,
+...), and where it belongs (lesson, exercise grade cell, section to revisit). The checks raise it
+with :func:`raise_diagnosis`; the feedback table, the end-of-grading summary and the class report
+read the code back from the message with :func:`codes_in` and look up the same text here, so no
+explanation is ever written twice.
+
+Every failure message has the same shape, and its first line ends with the code in brackets::
+
+    ✗ train_one_epoch: gradients accumulated across batches [accumulated-gradients]
+        expected: ...
+        found:    ...
+        hint:     ...
+
+Codes are unique across the course (a test checks it). Importing this module has no side effects:
+the lesson catalogues are imported when :func:`catalogue` is first called.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, NoReturn
+
+from course_utils.checks.core import CheckFailed, describe
+
+# Families group diagnoses across lessons, so the class report can follow e.g. "device" mistakes
+# from lesson 07 to lesson 08.
+FAMILIES = (
+    "data",          # batching, datasets, loaders, splits
+    "leakage",       # statistics or information from data the model must not see
+    "shapes",        # shapes, dims, broadcasting
+    "dtypes",        # dtypes and number types
+    "numerics",      # precision, stability, tolerances
+    "modes",         # train/eval mode, gradient tracking
+    "device",        # where tensors and models live
+    "loss",          # what the loss receives and computes
+    "gradients",     # backward, zeroing, accumulation, clipping
+    "optimizer",     # the update rule and its state
+    "schedule",      # learning-rate schedules
+    "metrics",       # what is measured and reported
+    "distributed",   # ranks, samplers, reductions, checkpoints
+    "not-allowed",   # hard-coded results or the very library function the exercise asks to write
+    "interface",     # wrong return types, arguments ignored, crashes
+    "earlier-exercise",  # this check fails because an earlier exercise still does
+)
+
+# Where each lesson's catalogue lives (a module with a CATALOGUE tuple of Diagnosis).
+CATALOGUE_MODULES: Mapping[str, str] = {
+    "01_dataloader_batching": "course_utils.checks.lesson01",
+    "02_normalization": "course_utils.checks.lesson02",
+    "03_forward_pass": "course_utils.checks.lesson03",
+    "04_loss": "course_utils.checks.lesson04",
+    "05_backward": "course_utils.checks.lesson05",
+    "06_optimizer_step": "course_utils.checks.lesson06",
+    "07_epoch_loop_gpu": "course_utils.loop_grader",
+    "08_loop_at_scale": "course_utils.checks.lesson08",
+}
+
+_CODE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_TAG = re.compile(r"\[([a-z0-9][a-z0-9-]*)\]\s*$")
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """One diagnosable mistake: its code, what went wrong, the fix, and where it belongs."""
+
+    code: str
+    what: str
+    hint: str
+    family: str
+    lesson: str = ""
+    exercise: str = ""  # the grade id of the test cell that diagnoses it, e.g. "ex1-tests"
+    section: str = ""   # the lesson section a student should revisit, e.g. "2 · Dataset"
+
+    def __post_init__(self) -> None:
+        if not _CODE.match(self.code):
+            raise ValueError(f"a diagnosis code is lowercase words joined by '-', got {self.code!r}")
+        if self.family not in FAMILIES:
+            raise ValueError(f"{self.code}: unknown family {self.family!r}; use one of {', '.join(FAMILIES)}")
+        if not self.what or not self.hint:
+            raise ValueError(f"{self.code}: a diagnosis needs both what went wrong and the fix")
+
+
+def format_failure(diagnosis: Diagnosis, *, expected: Any, found: Any, subject: str = "",
+                   also: Iterable[Diagnosis] = ()) -> str:
+    """The course's failure message for ``diagnosis``: what, expected, found, the fix (and other findings)."""
+    head = f"{subject}: {diagnosis.what}" if subject else diagnosis.what
+    others = "".join(f"\n    also:     {other.what} [{other.code}]" for other in also)
+    return (f"\n✗ {head} [{diagnosis.code}]{others}\n"
+            f"    expected: {describe(expected)}\n"
+            f"    found:    {describe(found)}\n"
+            f"    hint:     {diagnosis.hint}")
+
+
+def raise_diagnosis(diagnosis: Diagnosis, *, expected: Any, found: Any, subject: str = "",
+                    also: Iterable[Diagnosis] = ()) -> NoReturn:
+    """Raise :class:`CheckFailed` naming ``diagnosis`` (see :func:`format_failure`)."""
+    raise CheckFailed(format_failure(diagnosis, expected=expected, found=found, subject=subject, also=also))
+
+
+def codes_in(message: str) -> list[str]:
+    """The diagnosis codes a failure message names: the main one first, then any ``also:`` lines."""
+    codes = []
+    for line in message.strip().splitlines():
+        stripped = line.strip()
+        if stripped.startswith("✗") or stripped.startswith("also:"):
+            match = _TAG.search(stripped)
+            if match:
+                codes.append(match.group(1))
+    return codes
+
+
+def by_code(diagnoses: Iterable[Diagnosis]) -> dict[str, Diagnosis]:
+    """Index a catalogue by code; a code defined twice is an error."""
+    index: dict[str, Diagnosis] = {}
+    for diagnosis in diagnoses:
+        if diagnosis.code in index:
+            raise ValueError(f"diagnosis code {diagnosis.code!r} is defined twice")
+        index[diagnosis.code] = diagnosis
+    return index
+
+
+@cache
+def catalogue() -> Mapping[str, Diagnosis]:
+    """Every diagnosis of every lesson whose catalogue module exists, by code."""
+    found: list[Diagnosis] = []
+    for module_name in CATALOGUE_MODULES.values():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name != module_name:
+                raise
+            continue
+        found.extend(getattr(module, "CATALOGUE", ()))
+    return by_code(found)

@@ -1,0 +1,61 @@
+"""The catalogue of diagnoses: well-formed, unique codes, and messages whose codes read back."""
+
+import pytest
+
+from course_utils.checks import CheckFailed
+from course_utils.diagnoses import (
+    CATALOGUE_MODULES,
+    FAMILIES,
+    Diagnosis,
+    by_code,
+    catalogue,
+    codes_in,
+    format_failure,
+    raise_diagnosis,
+)
+
+EXAMPLE = Diagnosis("example-bug", "something went wrong", "do it right", "gradients",
+                    lesson="07_epoch_loop_gpu", exercise="ex1-tests", section="3 · One epoch")
+
+
+def test_the_message_names_what_expected_found_fix_and_code():
+    other = Diagnosis("other-bug", "also wrong", "fix that too", "device")
+    text = format_failure(EXAMPLE, expected="a", found=[1, 2], subject="train_one_epoch", also=[other])
+    lines = text.strip().splitlines()
+    assert lines[0] == "✗ train_one_epoch: something went wrong [example-bug]"
+    assert lines[1].strip() == "also:     also wrong [other-bug]"
+    assert [line.split(":")[0].strip() for line in lines[2:]] == ["expected", "found", "hint"]
+    assert codes_in(text) == ["example-bug", "other-bug"]
+
+
+def test_raise_diagnosis_raises_check_failed():
+    with pytest.raises(CheckFailed) as caught:
+        raise_diagnosis(EXAMPLE, expected=1, found=2)
+    assert codes_in(str(caught.value)) == ["example-bug"]
+
+
+def test_codes_in_ignores_brackets_elsewhere():
+    assert codes_in("✗ shape [batch, features] is fine\n    found: [x]") == []
+    assert codes_in("no message at all") == []
+
+
+@pytest.mark.parametrize("bad", [dict(code="Bad Code"), dict(family="nonsense"), dict(hint="")])
+def test_malformed_diagnoses_are_refused(bad):
+    fields = dict(code="fine", what="what", hint="hint", family="data") | bad
+    with pytest.raises(ValueError):
+        Diagnosis(**fields)
+
+
+def test_a_code_defined_twice_is_an_error():
+    with pytest.raises(ValueError, match="twice"):
+        by_code([EXAMPLE, EXAMPLE])
+
+
+def test_every_catalogued_diagnosis_says_where_it_belongs():
+    diagnoses = catalogue()
+    assert diagnoses, "no lesson catalogue could be imported"
+    for code, diagnosis in diagnoses.items():
+        assert diagnosis.code == code
+        assert diagnosis.family in FAMILIES
+        assert diagnosis.lesson in CATALOGUE_MODULES, f"{code}: lesson {diagnosis.lesson!r}"
+        assert diagnosis.exercise and diagnosis.section, f"{code}: exercise and section are needed for the report"
