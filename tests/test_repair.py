@@ -5,7 +5,7 @@ import zipfile
 import nbformat
 import pytest
 
-from course_tools.grading import find_students, unpack_zip
+from course_tools.grade.collect import find_students, unpack_zip
 from course_tools.notebooks import read_notebook
 from course_tools.repair import InvalidSubmission, parse_submission, repair
 from tests.helpers import ROOT, fill_answers

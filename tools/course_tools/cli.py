@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from course_tools.grade.collect import CollectError
 from course_tools.grading import GradingError, grade, summary
 from course_tools.notebooks import NotebookError, dirty_reasons, write_clean
 from course_tools.release import RELEASE_DIR, SOURCE_DIR, ReleaseError, release
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ReleaseError, NotebookError, GradingError) as error:
+    except (ReleaseError, NotebookError, GradingError, CollectError) as error:
         print(f"course {args.command}: {error}", file=sys.stderr)
         return 1
 

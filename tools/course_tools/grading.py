@@ -20,7 +20,6 @@ import multiprocessing
 import shutil
 import subprocess
 import sys
-import zipfile
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
@@ -35,10 +34,10 @@ from course_tools.notebooks import read_notebook
 from course_tools.release import LESSON_NAME, lesson_notebook, nbgrader_env, release_lesson
 from course_tools.repair import InvalidSubmission, parse_submission, repair
 from course_tools.runner import RunSettings, run_submission
+from course_tools.grade.collect import ORIGINALS, find_students, original_notebook, unpack_zip
 from course_tools.sandbox import FIRST_SANDBOX_UID, sandbox_problem
 
 CACHE_DIR = ".course-grade"
-ORIGINALS = ".original"
 GRADES_FILE = "grades.csv"
 GRADES_COLUMNS = ["student_id", "assignment", "score", "max_score", "status", "reason", "repairs"]
 
@@ -57,68 +56,6 @@ class Outcome:
     repairs: str = ""
     fingerprint: str = ""
     seconds: float = 0.0
-
-
-# --- collecting ------------------------------------------------------------------------------
-
-def unpack_zip(root: Path, lesson: str, archive: Path) -> list[str]:
-    """Put each ``<student>_<anything>.ipynb`` (or ``<student>/<anything>.ipynb``) of ``archive`` in place.
-
-    The student id is the part before the first underscore of the file name, or the top folder.
-    Returns the student ids found; files that are not notebooks are skipped.
-    """
-    if not zipfile.is_zipfile(archive):
-        raise GradingError(f"{archive} is not a zip file")
-    students = []
-    with zipfile.ZipFile(archive) as bundle:
-        for member in bundle.infolist():
-            name = Path(member.filename)
-            if member.is_dir() or name.suffix != ".ipynb" or "__MACOSX" in name.parts:
-                continue
-            student = name.parts[0] if len(name.parts) > 1 else name.name.split("_", 1)[0]
-            loose_without_id = len(name.parts) == 1 and "_" not in name.name
-            if not student or student.startswith(".") or loose_without_id:
-                continue
-            folder = root / "submitted" / student / lesson
-            folder.mkdir(parents=True, exist_ok=True)
-            target = folder / name.name
-            if target.exists() and target.read_bytes() == bundle.read(member):
-                continue
-            if (folder / ORIGINALS).exists():
-                _keep_earlier_upload(folder)
-            target.write_bytes(bundle.read(member))
-            students.append(student)
-    return sorted(set(students))
-
-
-def _keep_earlier_upload(folder: Path) -> None:
-    """A new upload replaces the graded one: move the earlier original and its repair aside, losing nothing."""
-    earlier = folder / f".earlier-{len(list(folder.glob('.earlier-*'))) + 1}"
-    earlier.mkdir()
-    shutil.move(str(folder / ORIGINALS), str(earlier / ORIGINALS))
-    for path in folder.glob("*.ipynb"):
-        shutil.move(str(path), str(earlier / path.name))
-
-
-def find_students(root: Path, lesson: str) -> list[str]:
-    """Students with a submission folder for ``lesson``."""
-    submitted = root / "submitted"
-    if not submitted.is_dir():
-        return []
-    return sorted(p.name for p in submitted.iterdir() if (p / lesson).is_dir() and not p.name.startswith("."))
-
-
-def _original_notebook(folder: Path, lesson: str) -> Path | None:
-    """Move the submitted notebook(s) aside once; return the one to grade."""
-    originals = folder / ORIGINALS
-    loose = sorted(folder.glob("*.ipynb"))
-    if not originals.exists():
-        originals.mkdir()
-        for path in loose:
-            shutil.move(str(path), str(originals / path.name))
-    candidates = sorted(originals.glob("*.ipynb"))
-    preferred = [p for p in candidates if p.name == f"{lesson}.ipynb"]
-    return (preferred or candidates or [None])[0]
 
 
 # --- preparing ------------------------------------------------------------------------------
@@ -143,7 +80,7 @@ def _with_hidden_tests(notebook: nbformat.NotebookNode, source: nbformat.Noteboo
 def prepare(root: Path, lesson: str, student: str) -> tuple[Outcome, nbformat.NotebookNode | None]:
     """Repair one submission in place (original kept); return its outcome so far and the notebook to run."""
     folder = root / "submitted" / student / lesson
-    original = _original_notebook(folder, lesson)
+    original = original_notebook(folder, lesson)
     if original is None:
         return Outcome(student, "invalid", "no notebook in the submission"), None
     source_path = lesson_notebook(root, lesson)

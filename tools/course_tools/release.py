@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -57,8 +58,12 @@ def nbgrader_env() -> dict[str, str]:
 
 
 def _generate(root: Path, lesson: str) -> None:
-    command = [sys.executable, "-m", "nbgrader", "generate_assignment", lesson, "--force"]
-    result = subprocess.run(command, cwd=root, env=nbgrader_env(), capture_output=True, text=True)
+    # A release is authoring, not grading: it records nothing in the course's gradebook (course grade
+    # registers the lesson there itself), so releases may run side by side with grading.
+    with tempfile.TemporaryDirectory(prefix="course-release-") as scratch:
+        command = [sys.executable, "-m", "nbgrader", "generate_assignment", lesson, "--force",
+                   f"--CourseDirectory.db_url=sqlite:///{Path(scratch) / 'gradebook.db'}"]
+        result = subprocess.run(command, cwd=root, env=nbgrader_env(), capture_output=True, text=True)
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
         raise ReleaseError(f"nbgrader generate_assignment {lesson} failed:\n{tail}")
