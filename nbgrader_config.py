@@ -8,7 +8,6 @@ Stock commands work from here, for example::
     nbgrader export
 """
 
-import os
 from pathlib import Path
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor
@@ -21,7 +20,8 @@ from nbgrader.preprocessors import (
     SaveAutoGrades,
 )
 
-from course_tools.nbgrader_hooks import CACHE_ENV_VAR, CachedExecution, StderrIsNotAnError, unguessable_skip_tag
+from course_tools.grade.feedback import configure_feedback
+from course_tools.nbgrader_hooks import StderrIsNotAnError, unguessable_skip_tag
 
 c = get_config()  # noqa: F821  (injected by traitlets when nbgrader loads this file)
 
@@ -44,9 +44,9 @@ c.Execute.interrupt_on_timeout = True
 c.Execute.skip_cells_with_tag = unguessable_skip_tag()
 
 # Stock autograde pipeline plus one step: stderr warnings in test cells do not cost marks.
-# Under `course grade` the notebooks were already run in a sandbox: their outputs are taken from there.
+# `course grade` replaces Execute with the outputs of its sandboxed runs (course_tools.grade.score).
 c.Autograde.autograde_preprocessors = [
-    CachedExecution if os.environ.get(CACHE_ENV_VAR) else Execute,
+    Execute,
     IgnorePattern,
     ClearMetadataPreprocessor,
     LimitOutput,
@@ -55,6 +55,10 @@ c.Autograde.autograde_preprocessors = [
     AssignLatePenalties,
     CheckCellMetadata,
 ]
+
+# Feedback teaches without leaking (course_tools.grade.feedback): a table of exercises first, no hidden
+# tests, no tracebacks into the course's modules, student output sanitised. autograded/ keeps everything.
+configure_feedback(c)
 
 # A deleted test cell comes back from the source, so deleting it cannot dodge a failing test.
 c.OverwriteCells.add_missing_cells = True

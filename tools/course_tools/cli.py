@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from course_tools.grade.collect import CollectError
-from course_tools.grading import GradingError, grade, summary
+from course_tools.grade.pipeline import GradingError, Options, grade
+from course_tools.grade.report import summary
 from course_tools.notebooks import NotebookError, dirty_reasons, write_clean
 from course_tools.release import RELEASE_DIR, SOURCE_DIR, ReleaseError, release
 
@@ -20,9 +20,14 @@ def _release(args: argparse.Namespace) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    outcomes = grade(Path.cwd(), args.lesson, jobs=args.jobs, force=args.force, archive=args.zip,
-                     allow_unsandboxed=args.no_sandbox)
-    print(summary(outcomes, Path.cwd().resolve(), args.lesson))
+    root = Path.cwd().resolve()
+    options = Options(jobs=args.jobs, cluster=args.cluster, force=args.force, archive=args.zip,
+                      allow_unsandboxed=args.no_sandbox)
+    results = grade(root, args.lesson, options)
+    print(summary(results, args.lesson, root))
+    from course_tools.report import write_report
+
+    print(f"class report: {write_report(root, args.lesson)}")
     return 0
 
 
@@ -61,10 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
     grade_cmd.add_argument("lesson", help="the lesson folder, e.g. 01_dataloader_batching")
     grade_cmd.add_argument("--zip", type=Path, metavar="FILE", help="unpack this zip of notebooks into submitted/ first")
     grade_cmd.add_argument("--jobs", type=int, default=1, metavar="N", help="grade N submissions at a time (default 1)")
+    grade_cmd.add_argument("--cluster", metavar="ADDRESS",
+                           help="run each submission as a task on this Dask scheduler (e.g. tcp://10.0.0.5:8786) "
+                                "instead of local processes")
     grade_cmd.add_argument("--force", action="store_true", help="grade again even submissions that did not change")
     grade_cmd.add_argument("--no-sandbox", action="store_true",
                            help="grade even where no sandbox can be made (student code runs with your rights)")
     grade_cmd.set_defaults(run=_grade)
+    from course_tools.report.command import add_report_command
+
+    add_report_command(commands)
     commands.add_parser("clean", help="strip outputs and execution counts from every committed notebook").set_defaults(run=_clean)
     commands.add_parser("check", help="fail if any committed notebook holds outputs or is not in clean form").set_defaults(run=_check)
     return parser
@@ -75,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ReleaseError, NotebookError, GradingError, CollectError) as error:
+    except (ReleaseError, NotebookError, GradingError) as error:
         print(f"course {args.command}: {error}", file=sys.stderr)
         return 1
 

@@ -8,15 +8,15 @@ the student and instructor still see it in the feedback.
 
 from __future__ import annotations
 
-import os
+import re
 import secrets
-from pathlib import Path
 
 import nbformat
 from nbconvert.exporters.exporter import ResourcesDict
 from nbformat import NotebookNode
 from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
+from traitlets import Dict
 
 
 def is_test_cell(cell: NotebookNode) -> bool:
@@ -46,35 +46,37 @@ def unguessable_skip_tag() -> str:
     return "course-never-skip-" + secrets.token_hex(16)
 
 
-CACHE_ENV_VAR = "COURSE_GRADE_CACHE"
-
-
-def cached_notebook_path(cache: Path, assignment: str, student: str, notebook: str) -> Path:
-    """Where ``course grade`` leaves the sandboxed execution of one submitted notebook."""
-    return cache / assignment / student / f"{notebook}.ipynb"
-
-
 class CachedExecution(NbGraderPreprocessor):
     """Stands in for nbgrader's Execute during ``course grade``: the outputs come from the sandbox.
 
-    ``course grade`` has already run the submission in a sandboxed kernel; here its outputs are
-    put into the notebook nbgrader sanitised, cell by cell, so nbgrader scores and records them.
+    ``course grade`` has already run each submission in a sandboxed kernel and hands the executed
+    notebooks over in memory, through this preprocessor's ``executed`` trait (a traitlets config
+    value, set by :mod:`course_tools.grade.score`). Their outputs are put into the notebook that
+    nbgrader sanitised, cell by cell (matched by cell id), so nbgrader scores and records them.
     A cell without an execution gets an error, so it can never earn marks by default.
     """
 
+    executed = Dict(help="'<student>/<notebook>' -> the notebook as the sandbox executed it").tag(config=True)
+
     def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
         info = resources["nbgrader"]
-        path = cached_notebook_path(Path(os.environ[CACHE_ENV_VAR]), info["assignment"], info["student"],
-                                    info["notebook"])
-        executed = nbformat.read(str(path), as_version=4) if path.exists() else None
-        by_id = {cell.get("id"): cell for cell in executed.cells} if executed else {}
+        executed = self.executed.get(f"{info['student']}/{info['notebook']}")
+        by_id = {cell.get("id"): cell for cell in executed.cells} if executed is not None else {}
         for cell in nb.cells:
             if cell.cell_type != "code":
                 continue
-            source = by_id.get(cell.get("id"))
-            if source is None or (is_test_cell(cell) and source.source != cell.source):
+            ran = by_id.get(cell.get("id"))
+            if ran is None:
                 cell.outputs = [nbformat.v4.new_output("error", ename="NotGraded", evalue="no sandboxed run of this cell",
                                                        traceback=["NotGraded: no sandboxed run of this cell"])]
             else:
-                cell.outputs, cell.execution_count = source.outputs, source.get("execution_count")
+                cell.outputs, cell.execution_count = ran.outputs, ran.get("execution_count")
         return nb, resources
+
+
+_HIDDEN_TESTS = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[ \t]*$.*?^[ \t]*### END HIDDEN TESTS[ \t]*$\n?", re.M | re.S)
+
+
+def without_hidden_tests(test_source: str) -> str:
+    """A source test cell as the student's notebook shows it: the hidden-test block removed."""
+    return _HIDDEN_TESTS.sub("", test_source).strip()

@@ -8,8 +8,10 @@ later commands (``course report``), as JSON, by :mod:`course_tools.grade.report`
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 
@@ -77,3 +79,35 @@ class GradingRun:
 
     lesson: str
     results: list[SubmissionResult] = field(default_factory=list)
+
+
+RESULTS_FILE = "results.json"  # under <course root>/.course-grade/<lesson>/
+
+
+def results_path(root: Path, lesson: str) -> Path:
+    """Where ``course grade`` leaves a lesson's results for ``course report``."""
+    return Path(root) / ".course-grade" / lesson / RESULTS_FILE
+
+
+def save_results(root: Path, lesson: str, results: list[SubmissionResult]) -> Path:
+    """Write the lesson's results atomically (a crash mid-write never leaves half a file)."""
+    path = results_path(root, lesson)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps([r.to_json() for r in sorted(results, key=lambda r: r.student)], indent=1))
+    temporary.replace(path)
+    return path
+
+
+def load_results(root: Path, lesson: str) -> list[SubmissionResult]:
+    """The results of the last ``course grade`` of ``lesson`` (an empty list if it was never graded)."""
+    path = results_path(root, lesson)
+    if not path.is_file():
+        return []
+    return [SubmissionResult.from_json(item) for item in json.loads(path.read_text())]
+
+
+def graded_lessons(root: Path) -> list[str]:
+    """Lessons that ``course grade`` has results for, in course order."""
+    folder = Path(root) / ".course-grade"
+    return sorted(p.parent.name for p in folder.glob(f"*/{RESULTS_FILE}")) if folder.is_dir() else []

@@ -1,0 +1,181 @@
+"""The student's side of the grader's re-check: run the learner's functions on inputs drawn at grading time.
+
+``course grade`` does not take the kernel's word for a test cell. After the notebook has run, it
+asks the kernel to call the learner's functions on fresh scenarios built from a seed drawn at
+grading time, and to send back nothing but values (tensors, numbers, lists), serialised with
+``torch.save``. The grader, in its own process, rebuilds the same scenarios from the same seed,
+computes the answer with PyTorch, and judges (``course_tools.grade.verdict``). Whatever the
+submission does to this process can only change the values sent back, and the values must be
+right for inputs nobody saw before grading.
+
+The scenario builders live here so that both sides build exactly the same inputs.
+Importing this module has no side effects.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from course_utils.data import RAW_MAX, make_course_data
+from course_utils.recipe import DEFAULT_RECIPE, default_model
+
+MARKER = "COURSE-VERDICT"
+Values = dict[str, Any]
+
+
+# --- scenarios, built the same on both sides --------------------------------------------------------
+
+def loop_scenario(seed: int) -> tuple[nn.Module, DataLoader, DataLoader, torch.optim.Optimizer]:
+    """A seeded small model, a shuffled training loader, a validation loader and an SGD optimiser."""
+    generator = torch.Generator().manual_seed(seed)
+    n_train = 120 + int(torch.randint(0, 160, (1,), generator=generator))
+    batch = (32, 50, 64)[int(torch.randint(0, 3, (1,), generator=generator))]
+    features, targets = make_course_data(n_train, seed=5000 + seed)
+    val_features, val_targets = make_course_data(90, seed=6000 + seed)
+    model = default_model(replace(DEFAULT_RECIPE, seed=seed, hidden=12))
+    train = DataLoader(TensorDataset(features / RAW_MAX, targets), batch_size=batch, shuffle=True,
+                       generator=torch.Generator().manual_seed(seed))
+    val = DataLoader(TensorDataset(val_features / RAW_MAX, val_targets), batch_size=batch)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    return model, train, val, optimizer
+
+
+def batching_cases(seed: int) -> list[tuple[int, int, bool]]:
+    """(n_samples, batch_size, drop_last) triples drawn from ``seed``."""
+    generator = torch.Generator().manual_seed(seed)
+    cases = []
+    for _ in range(6):
+        n = int(torch.randint(0, 300, (1,), generator=generator))
+        size = int(torch.randint(1, 70, (1,), generator=generator))
+        cases.append((n, size, bool(torch.randint(0, 2, (1,), generator=generator))))
+    return cases
+
+
+def dataset_tensors(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features and labels of a small dataset drawn from ``seed``."""
+    generator = torch.Generator().manual_seed(seed)
+    n = 5 + int(torch.randint(0, 40, (1,), generator=generator))
+    features = torch.rand(n, 1 + int(torch.randint(0, 6, (1,), generator=generator)), generator=generator)
+    return features, torch.randint(0, 4, (n,), generator=generator)
+
+
+# --- probes: what the kernel sends back -------------------------------------------------------------
+
+def _parameters(model: nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if type(value) in (int, float) else None
+
+
+def _probe_train_one_epoch(ns: dict[str, Any], seed: int) -> Values:
+    model, train, _, optimizer = loop_scenario(seed)
+    loss = ns["train_one_epoch"](model, train, nn.CrossEntropyLoss(), optimizer, torch.device("cpu"))
+    return {"loss": _number(loss), "parameters": _parameters(model)}
+
+
+def _probe_evaluate(ns: dict[str, Any], seed: int) -> Values:
+    model, _, val, _ = loop_scenario(seed)
+    model.train()
+    result = ns["evaluate"](model, val, nn.CrossEntropyLoss(), torch.device("cpu"))
+    pair = list(result) if isinstance(result, tuple) and len(result) == 2 else [None, None]
+    return {"loss": _number(pair[0]), "accuracy": _number(pair[1]), "parameters": _parameters(model)}
+
+
+def reference_epoch(model: nn.Module, loader: DataLoader, criterion: nn.Module, optimizer: torch.optim.Optimizer,
+                    device: torch.device) -> float:
+    """A correct training epoch, given to ``fit`` so that fit is judged on its own."""
+    model.train()
+    total, count = 0.0, 0
+    for features, targets in loader:
+        features, targets = features.to(device), targets.to(device)
+        optimizer.zero_grad()
+        loss = criterion(model(features), targets)
+        loss.backward()
+        optimizer.step()
+        total, count = total + loss.item() * len(targets), count + len(targets)
+    return total / count
+
+
+def reference_evaluate(model: nn.Module, loader: DataLoader, criterion: nn.Module,
+                       device: torch.device) -> tuple[float, float]:
+    """A correct evaluation, given to ``fit`` so that fit is judged on its own."""
+    model.eval()
+    total, correct, count = 0.0, 0, 0
+    with torch.no_grad():
+        for features, targets in loader:
+            features, targets = features.to(device), targets.to(device)
+            logits = model(features)
+            total += criterion(logits, targets).item() * len(targets)
+            correct += int((logits.argmax(dim=1) == targets).sum())
+            count += len(targets)
+    return total / count, correct / count
+
+
+def _probe_fit(ns: dict[str, Any], seed: int) -> Values:
+    fit = ns["fit"]
+    model, train, val, optimizer = loop_scenario(seed)
+    saved = {name: fit.__globals__.get(name) for name in ("train_one_epoch", "evaluate")}
+    fit.__globals__.update(train_one_epoch=reference_epoch, evaluate=reference_evaluate)
+    try:
+        history = fit(model, train, val, nn.CrossEntropyLoss(), optimizer, torch.device("cpu"), 2)
+    finally:
+        fit.__globals__.update(saved)
+    rows = [[_number(r.get(k)) for k in ("epoch", "loss", "val_loss", "accuracy")]
+            for r in history if isinstance(r, dict)] if isinstance(history, list) else []
+    return {"history": rows, "parameters": _parameters(model)}
+
+
+def _probe_dataset(ns: dict[str, Any], seed: int) -> Values:
+    features, targets = dataset_tensors(seed)
+    dataset = ns["CourseDataset"](features, targets)
+    items = [dataset[i] for i in range(len(features))]
+    return {"length": len(dataset), "features": [x.detach().clone() for x, _ in items],
+            "targets": [int(y) for _, y in items]}
+
+
+def _probe_make_loader(ns: dict[str, Any], seed: int) -> Values:
+    index = TensorDataset(torch.zeros(97, 1), torch.arange(97))
+    orders = []
+    for shuffle, drop_last, size in ((True, False, 10), (False, True, 16), (True, True, 7)):
+        loader = ns["make_loader"](index, size, shuffle=shuffle, drop_last=drop_last, seed=seed + size)
+        orders.append([[int(i) for i in labels] for _, labels in loader])
+    return {"orders": orders}
+
+
+def _probe_batch_sizes(ns: dict[str, Any], seed: int) -> Values:
+    return {"sizes": [[int(s) for s in ns["batch_sizes"](n, size, drop)] for n, size, drop in batching_cases(seed)]}
+
+
+PROBES: dict[str, dict[str, Callable[[dict[str, Any], int], Values]]] = {
+    "01_dataloader_batching": {"ex1-tests": _probe_dataset, "ex2-tests": _probe_make_loader,
+                               "ex3-tests": _probe_batch_sizes},
+    "07_epoch_loop_gpu": {"ex1-tests": _probe_train_one_epoch, "ex2-tests": _probe_evaluate, "ex3-tests": _probe_fit},
+}
+
+
+def encode(values: Values) -> str:
+    """Values as one line of text (``torch.save``, base64) for the way back to the grader."""
+    buffer = io.BytesIO()
+    torch.save(values, buffer)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def emit(lesson: str, grade_id: str, seed: int) -> None:
+    """Run one probe on the notebook's own functions and print its values for the grader."""
+    namespace = vars(sys.modules["__main__"])
+    try:
+        values = PROBES[lesson][grade_id](namespace, seed)
+    except Exception as error:  # noqa: BLE001 - a failing function is an answer the grader judges
+        values = {"error": f"{type(error).__name__}: {error}"[:500]}
+    print(f"{MARKER} {grade_id} {encode(values)}")

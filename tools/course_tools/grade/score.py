@@ -1,0 +1,202 @@
+"""Score: nbgrader records the points of every executed submission, then writes each student's feedback.
+
+nbgrader runs in this process, configured through its own traitlets config: the course's
+``nbgrader_config.py``, with its Execute step replaced by :class:`CachedExecution`, which is handed
+the executed notebooks in memory. This process is the only writer of the gradebook. Each student
+is scored on their own, so one submission nbgrader cannot handle becomes that student's
+``invalid`` row and never stops the class.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.converters import Autograde, GenerateAssignment, GenerateFeedback
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import Execute
+from traitlets.config import Config, PyFileConfigLoader
+
+from course_tools.grade.execute import Executed
+from course_tools.grade.kernel import error_output
+from course_tools.grade.verdict import judge
+from course_tools.grade.feedback import diagnosis_codes, failure_message
+from course_tools.grade.prepare import LessonSpec
+from course_tools.grade.results import ExerciseResult, Status, SubmissionResult
+from course_tools.nbgrader_hooks import CachedExecution, is_test_cell
+
+class ScoringError(RuntimeError):
+    """nbgrader could not be set up for the lesson at all; the message says why."""
+
+
+def course_config(root: Path) -> Config:
+    """The course's own nbgrader configuration (``nbgrader_config.py`` in the course root)."""
+    loader = PyFileConfigLoader("nbgrader_config.py", path=str(root))
+    config = loader.load_config()
+    config.CourseDirectory.root = str(root)
+    return config
+
+
+def grading_config(root: Path, executed: dict[str, Executed], lesson: str) -> Config:
+    """The course's config, with nbgrader's Execute replaced by the in-memory sandbox outputs."""
+    config = course_config(root)
+    steps = list(config.Autograde.get("autograde_preprocessors", Autograde.autograde_preprocessors.default_value))
+    config.Autograde.autograde_preprocessors = [CachedExecution if step is Execute else step for step in steps]
+    config.CachedExecution.executed = {f"{student}/{lesson}": run.notebook for student, run in executed.items()}
+    return config
+
+
+@contextlib.contextmanager
+def _quiet_nbgrader() -> object:
+    """nbgrader in this process: quiet (it logs every file it copies; the grader shows its own progress),
+    and able to start ``alembic``, which it runs as a subprocess from this interpreter's ``bin/``."""
+    tools = str(Path(sys.executable).parent)
+    if tools not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join([tools, os.environ.get("PATH", "")])
+    log = io.StringIO()
+    handler = logging.StreamHandler(log)
+    loggers = [logging.getLogger(name) for name in ("traitlets", "nbgrader", "")]
+    saved = [(lg, lg.handlers[:], lg.level, lg.propagate) for lg in loggers]
+    for lg in loggers:
+        lg.handlers, lg.propagate = [handler], False
+        lg.setLevel(logging.WARNING)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(log):
+            yield log
+    finally:
+        for lg, handlers, level, propagate in saved:
+            lg.handlers, lg.propagate = handlers, propagate
+            lg.setLevel(level)
+
+
+def _converter(kind: type, config: Config, **course: str) -> object:
+    settings = Config(config)
+    for key, value in course.items():
+        setattr(settings.CourseDirectory, key, value)
+    coursedir = CourseDirectory(config=settings)
+    return kind(coursedir=coursedir, config=settings)
+
+
+def register_lesson(root: Path, lesson: str, scratch: Path) -> None:
+    """Record the lesson's notebooks and grade cells in the gradebook, from the source.
+
+    nbgrader does this when it generates an assignment; here it generates into ``scratch``, so the
+    committed ``notebooks/`` are never rewritten by grading.
+    """
+    config = course_config(root)
+    config.GenerateAssignment.force = True
+    with _quiet_nbgrader() as log:
+        converter = _converter(GenerateAssignment, config, assignment_id=lesson, release_directory=str(scratch))
+        try:
+            converter.start()
+        except Exception as error:  # noqa: BLE001 - nbgrader's own errors name the problem
+            raise ScoringError(f"nbgrader could not register {lesson}: {error}\n{log.getvalue()[-2000:]}") from error
+
+
+def _points(root: Path, lesson: str, student: str) -> dict[str, tuple[float, float]]:
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
+        try:
+            notebook = gradebook.find_submission_notebook(lesson, lesson, student)
+        except MissingEntry:
+            return {}
+        return {grade.name: (float(grade.score or 0), float(grade.max_score or 0)) for grade in notebook.grades}
+
+
+def _exercises(run: Executed, lesson: LessonSpec, points: dict[str, tuple[float, float]]) -> tuple[ExerciseResult, ...]:
+    cells = {c.metadata.nbgrader.grade_id: c for c in run.notebook.cells if is_test_cell(c)}
+    results = []
+    for grade_id, title in lesson.titles.items():
+        score, maximum = points.get(grade_id, (0.0, 0.0))
+        cell = cells.get(grade_id)
+        message = failure_message(cell) if cell is not None else "the test cell did not run"
+        lost = score < maximum
+        results.append(ExerciseResult(grade_id, title, score, maximum, diagnosis_codes(message) if lost else (),
+                                      message if lost else ""))
+    return tuple(results)
+
+
+def apply_verdicts(lesson: LessonSpec, run: Executed) -> Executed:
+    """Let the grader's re-check overrule the kernel: a refuted cell fails, and a refuted pass means tampering.
+
+    The executed notebook is changed in place, so nbgrader scores the refuted cells 0 and the
+    feedback shows why.
+    """
+    tampered = []
+    for cell in run.notebook.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id") if is_test_cell(cell) else None
+        if grade_id not in run.seeds:
+            continue
+        verdict = judge(lesson.name, grade_id, run.seeds[grade_id], run.printed.get(grade_id, ""))
+        if verdict.passed:
+            continue
+        if not failure_message(cell):
+            tampered.append(f"{lesson.titles.get(grade_id, grade_id)} passed in the notebook's own kernel, "
+                            f"but the grader's re-check failed: {verdict.reason}")
+        cell.outputs.append(error_output("CheckFailed", f"\n✗ the grader's re-check of this exercise failed\n"
+                                                        f"    expected: the values a correct answer gives on inputs drawn at grading time\n"
+                                                        f"    found:    {verdict.reason}\n"
+                                                        f"    hint:     make the checks above pass without changing how they run."))
+    if tampered and run.status is Status.OK:
+        return replace(run, status=Status.TAMPERED, reason="; ".join(tampered))
+    return run
+
+
+def score(root: Path, lesson: LessonSpec, run: Executed, *, repairs: tuple[str, ...], config: Config,
+          max_score: float) -> SubmissionResult:
+    """Autograde one executed submission in-process; return the student's result (invalid if nbgrader fails)."""
+    with _quiet_nbgrader() as log:
+        converter = _converter(Autograde, config, assignment_id=lesson.name, student_id=run.student)
+        converter.force = True
+        try:
+            converter.start()
+        except Exception as error:  # noqa: BLE001 - one student's notebook must never stop the class
+            detail = log.getvalue().strip().splitlines()[-1:] or [str(error)]
+            return SubmissionResult(run.student, lesson.name, Status.INVALID, 0.0, max_score,
+                                    reason=f"nbgrader could not score the notebook: {detail[0][:300]}",
+                                    repairs=repairs, seconds=run.seconds)
+    points = _points(root, lesson.name, run.student)
+    exercises = _exercises(run, lesson, points)
+    total = sum(e.points for e in exercises)
+    return SubmissionResult(run.student, lesson.name, run.status, total, max_score, exercises, run.reason, repairs,
+                            run.seconds)
+
+
+def write_feedback(root: Path, lesson: str, student: str, config: Config) -> Path | None:
+    """Render one student's feedback HTML from the autograded notebook; None if nbgrader could not."""
+    with _quiet_nbgrader():
+        converter = _converter(GenerateFeedback, config, assignment_id=lesson, student_id=student)
+        converter.force = True
+        try:
+            converter.start()
+        except Exception:  # noqa: BLE001 - reported by the caller as a missing feedback file
+            return None
+    path = root / "feedback" / student / lesson / f"{lesson}.html"
+    return path if path.is_file() else None
+
+
+def max_score_of(lesson: LessonSpec) -> float:
+    """The lesson's full marks: the points of its test cells."""
+    return float(sum(float(c.metadata.nbgrader.get("points", 0) or 0) for c in lesson.source.cells if is_test_cell(c)))
+
+
+def score_all(root: Path, lesson: LessonSpec, runs: dict[str, Executed], repairs: dict[str, tuple[str, ...]],
+              on_done: Callable[[str], None] = lambda s: None) -> dict[str, SubmissionResult]:
+    """Score every executed submission and write its feedback; one student at a time, none stopping the rest."""
+    runs = {student: apply_verdicts(lesson, run) for student, run in runs.items()}
+    config = grading_config(root, runs, lesson.name)
+    maximum = max_score_of(lesson)
+    results = {}
+    for student in sorted(runs):
+        result = score(root, lesson, runs[student], repairs=repairs.get(student, ()), config=config, max_score=maximum)
+        if result.status is not Status.INVALID and write_feedback(root, lesson.name, student, config) is None:
+            result = replace(result, reason=(result.reason + "; " if result.reason else "") + "no feedback could be written")
+        results[student] = result
+        on_done(student)
+    return results
