@@ -1,10 +1,12 @@
 """Adversarial submissions of lesson 01, built by code from the release and source notebooks.
 
 Each entry makes one student's notebook file (bytes) and says the score it must get. The full
-score of lesson 01 is 12: exercises 1-3 are worth 3 each, the three quiz questions 1 each.
+score of lesson 01 is 9: exercises 1-3 are worth 3 each (the quiz is practice and earns no points).
 """
 
 from __future__ import annotations
+
+import json
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from nbgrader.utils import is_grade, is_solution
 from tests.helpers import fill_answers
 
 LESSON = "01_dataloader_batching"
-FULL = 12.0
+FULL = 9.0
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,16 @@ class Case:
     file_name: str = f"{LESSON}.ipynb"
 
 
+TAMPERED_OR_OK = "tampered-or-ok"  # when the forgery does not even fool the kernel, there is nothing to detect
+
+
+class RawNotebook(str):
+    """A notebook's JSON text that nbformat would refuse to write (a hostile file, on purpose)."""
+
+
 def as_bytes(notebook: NotebookNode) -> bytes:
+    if isinstance(notebook, RawNotebook):
+        return notebook.encode()
     return nbformat.writes(notebook).encode()
 
 
@@ -71,8 +82,6 @@ class AlwaysEqual:
 
 def batch_sizes(n_samples, batch_size, drop_last=False):
     return [AlwaysEqual()] * 16
-
-FAKE_ANSWERS = {"q1": AlwaysEqual(), "q2": AlwaysEqual(), "q3": AlwaysEqual()}
 '''
 
 PATCHES = '''
@@ -109,13 +118,134 @@ grab()
 '''
 
 
-def corpus(course_root: str, port: int) -> list[Case]:
+# --- forging a verdict from inside the kernel (issue: "a grade no submission can forge") ----------
+# Each goes into an otherwise EMPTY notebook: nothing is answered, so nothing may score.
+
+FORGE_PRE_RUN_CELL = '''
+import IPython
+shell = IPython.get_ipython()
+shell.events.register("pre_run_cell", lambda *args: shell.displayhook(3))
+shell.events.register("post_run_cell", lambda *args: shell.displayhook(3))
+'''
+
+FORGE_LAST_EXPRESSION = '''
+class Points:
+    def _repr_pretty_(self, printer, cycle):
+        printer.text("3")
+import IPython
+shell = IPython.get_ipython()
+shell.events.register("post_run_cell", lambda result: shell.displayhook(Points()))
+'''
+
+FORGE_SHOWTRACEBACK = '''
+import IPython
+shell = IPython.get_ipython()
+shell.showtraceback = lambda *args, **kwargs: None
+shell._showtraceback = lambda *args, **kwargs: None
+'''
+
+FORGE_RUN_CODE = '''
+import IPython
+shell = IPython.get_ipython()
+async def run_code(code_obj, result=None, *, async_=False):
+    try:
+        exec(code_obj, shell.user_global_ns, shell.user_ns)
+    except BaseException:
+        pass
+    return False
+shell.run_code = run_code
+'''
+
+FORGE_INPUT_TRANSFORMER = '''
+import IPython
+shell = IPython.get_ipython()
+def last_line_only(lines):
+    return lines[-1:] if any("check" in line for line in lines) else lines
+shell.input_transformers_post.append(last_line_only)
+'''
+
+# --- the tamper guard, bypassed: wrong answers, checks that always pass --------------------------
+
+FAKE_CHECKS_NAME = '''
+class _Anything:
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+checks = _Anything()
+def batch_sizes(n_samples, batch_size, drop_last=False):
+    return []
+'''
+
+FAKE_INTEGRITY_MODULE = '''
+import sys, types
+fake = types.ModuleType("course_utils.integrity")
+fake.guard = lambda: None
+sys.modules["course_utils.integrity"] = fake
+import course_utils.checks, course_utils.checks.core as core
+for module in (course_utils.checks, core):
+    for name in ("check", "check_equal", "check_type", "check_shape", "check_close", "check_raises", "fail"):
+        setattr(module, name, lambda *args, **kwargs: None)
+checks = course_utils.checks
+'''
+
+NO_RELOAD = '''
+import importlib
+importlib.reload = lambda module: module
+import course_utils.checks, course_utils.checks.core as core
+for module in (course_utils.checks, core):
+    for name in ("check", "check_equal", "check_type", "check_shape", "check_close", "check_raises", "fail"):
+        setattr(module, name, lambda *args, **kwargs: None)
+checks = course_utils.checks
+'''
+
+PATCHED_BUILTINS = '''
+import builtins
+_isinstance, _type = builtins.isinstance, builtins.type
+builtins.all = lambda iterable: True
+builtins.isinstance = lambda obj, kind: True
+def batch_sizes(n_samples, batch_size, drop_last=False):
+    return [batch_size]
+'''
+
+# --- harm through the feedback, and the limits per submission ------------------------------------
+
+HOSTILE_OUTPUT = '''
+from IPython.display import HTML, Javascript, Markdown, display
+display(HTML("<script>document.title = 'pwned-by-html'</script><img src=x onerror=\\"document.title='pwned-onerror'\\">"))
+display(Markdown("<script>document.title = 'pwned-by-markdown'</script>"))
+display(Javascript("document.title = 'pwned-by-js'"))
+import os
+print(dict(os.environ))
+'''
+
+COMM_FLOOD = '''
+import ipywidgets
+box = ipywidgets.Textarea()
+for _ in range(400):
+    box.value = "x" * 2**20 + str(_)
+'''
+
+DISK_AND_TMP = '''
+import os, subprocess, sys
+script = "import os\\nfor i in range(40):\\n    try:\\n        open(f'/tmp/fill-{os.getpid()}-{i}', 'wb').write(os.urandom(2**20) * 60)\\n    except OSError:\\n        break"
+children = [subprocess.Popen([sys.executable, "-c", script]) for _ in range(2)]
+for child in children:
+    child.wait()
+for i in range(40):
+    try:
+        open(f"fill-{i}", "wb").write(b"0" * 60 * 2**20)
+    except OSError:
+        break
+'''
+
+
+def corpus(course_root: str, port: int, secret_folder: str = "/nonexistent") -> list[Case]:
     """The cases; ``port`` is a TCP port on 127.0.0.1 where the test listens for escapes."""
     root = course_root
     read_secrets = f'''
 import pathlib
-answers = pathlib.Path("{root}/solutions/{LESSON}/{LESSON}.ipynb").read_text()
-quiz_answers = {{"q1": "b", "q2": "c", "q3": "c"}} if "quiz_answers" in answers else {{}}
+import json
+solution = json.loads(pathlib.Path("{root}/solutions/{LESSON}/{LESSON}.ipynb").read_text())
+exec("".join(next(c["source"] for c in solution["cells"] if c.get("id") == "ex3-batch-sizes")))
 '''
     write_gradebook = f'''
 import sqlite3
@@ -139,8 +269,34 @@ with socket.create_connection(("127.0.0.1", {port}), timeout=3) as connection:
     connection.sendall(b"escaped")
 '''
 
+    read_home = f'''
+import pathlib
+for path in [pathlib.Path("{secret_folder}") / "secret.txt", *pathlib.Path("/home").glob("*/*")]:
+    try:
+        print("LEAKED", path.read_text()[:100])
+    except OSError as error:
+        print("hidden:", type(error).__name__)
+'''
+
     def answered_with(fn):
         return lambda release, source, ctx: as_bytes(fn(answered(release, source)))
+
+    def empty_with(code):
+        return lambda release, source, ctx: as_bytes(after_answers(nbformat.from_dict(release), code))
+
+    def set_raw(notebook, grade_id, key, value):
+        data = json.loads(nbformat.writes(notebook))
+        for raw in data["cells"]:
+            if raw.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id:
+                raw[key] = value
+        return RawNotebook(json.dumps(data))
+
+    def set_points(notebook, points):
+        for c in notebook.cells:
+            meta = c.get("metadata", {}).get("nbgrader")
+            if meta and meta.get("grade") and not meta.get("solution"):
+                meta["points"] = points
+        return notebook
 
     def strip_metadata(notebook):
         for c in notebook.cells:
@@ -185,18 +341,17 @@ with socket.create_connection(("127.0.0.1", {port}), timeout=3) as connection:
         Case("correct", answered_with(lambda nb: nb), FULL),
         Case("empty", lambda release, source, ctx: as_bytes(release), 0.0),
         Case("skip-tags", tagged, 0.0),
-        Case("always-equal", answered_with(lambda nb: _replace(_replace(nb, "ex3-batch-sizes", ALWAYS_EQUAL),
-                                                               "quiz-answers", "quiz_answers = FAKE_ANSWERS")), 6.0),
+        Case("always-equal", answered_with(lambda nb: _replace(nb, "ex3-batch-sizes", ALWAYS_EQUAL)), 6.0),
         Case("patched-checks", lambda release, source, ctx: as_bytes(after_answers(nbformat.from_dict(release), PATCHES)), 0.0),
-        Case("hard-coded", answered_with(lambda nb: _replace(nb, "ex3-batch-sizes", HARD_CODED)), 9.0),
-        Case("sys-exit", answered_with(lambda nb: prepend(nb, "quiz-answers", "import sys\nsys.exit(1)")), 9.0),
+        Case("hard-coded", answered_with(lambda nb: _replace(nb, "ex3-batch-sizes", HARD_CODED)), 6.0),
+        Case("sys-exit", answered_with(lambda nb: prepend(nb, "ex3-batch-sizes", "import sys\nsys.exit(1)")), 6.0),
         Case("os-exit", answered_with(lambda nb: prepend(nb, "ex3-batch-sizes", "import os\nos._exit(1)")), 6.0, "kernel-died"),
         Case("ignores-sigint", answered_with(lambda nb: prepend(nb, "ex3-batch-sizes", IGNORE_SIGINT)), 6.0, "timed-out"),
-        Case("memory-bomb", answered_with(lambda nb: prepend(nb, "ex3-batch-sizes", MEMORY_BOMB)), 9.0),
-        Case("reads-solutions", answered_with(lambda nb: _replace(nb, "quiz-answers", read_secrets)), 9.0),
+        Case("memory-bomb", answered_with(lambda nb: prepend(nb, "ex3-batch-sizes", MEMORY_BOMB)), 6.0),
+        Case("reads-solutions", answered_with(lambda nb: _replace(nb, "ex3-batch-sizes", read_secrets)), 6.0),
         Case("writes-gradebook", answered_with(lambda nb: after_answers(nb, write_gradebook)), FULL),
         Case("deletes-files", answered_with(lambda nb: after_answers(nb, delete_files)), FULL),
-        Case("network", answered_with(lambda nb: _replace(nb, "quiz-answers", network + '\nquiz_answers = {"q1": "b", "q2": "c", "q3": "c"}')), 9.0),
+        Case("network", answered_with(lambda nb: prepend(nb, "ex3-batch-sizes", network)), 6.0),
         Case("edited-test", lambda release, source, ctx: as_bytes(edit_test_cell(nbformat.from_dict(release))), 0.0),
         Case("deleted-test", lambda release, source, ctx: as_bytes(delete_test_cell(nbformat.from_dict(release))), 0.0),
         Case("stripped", answered_with(strip_metadata), FULL),
@@ -206,6 +361,28 @@ with socket.create_connection(("127.0.0.1", {port}), timeout=3) as connection:
         Case("truncated", truncated, 0.0, "invalid"),
         Case("huge-output", answered_with(lambda nb: after_answers(nb, "print('x' * 20_000_000)")), FULL),
         Case("stderr", answered_with(stderr_warnings), FULL),
+        # forging a verdict for an EMPTY notebook: never scores
+        Case("forge-pre-run-cell", empty_with(FORGE_PRE_RUN_CELL), 0.0, TAMPERED_OR_OK),
+        Case("forge-last-expression", empty_with(FORGE_LAST_EXPRESSION), 0.0, TAMPERED_OR_OK),
+        Case("forge-showtraceback", empty_with(FORGE_SHOWTRACEBACK), 0.0, "tampered"),
+        Case("forge-run-code", empty_with(FORGE_RUN_CODE), 0.0, "tampered"),
+        Case("forge-input-transformer", empty_with(FORGE_INPUT_TRANSFORMER), 0.0, "tampered"),
+        # the guard bypassed: wrong answers never score
+        Case("fake-checks-name", empty_with(FAKE_CHECKS_NAME), 0.0, "tampered"),
+        Case("fake-integrity-module", empty_with(FAKE_INTEGRITY_MODULE), 0.0, "tampered"),
+        Case("no-reload", empty_with(NO_RELOAD), 0.0, "tampered"),
+        Case("patched-builtins", empty_with(PATCHED_BUILTINS), 0.0, TAMPERED_OR_OK),
+        # one file never stops the class
+        Case("source-is-a-number", answered_with(lambda nb: set_raw(nb, "ex1-dataset", "source", 42)), 0.0, "invalid"),
+        Case("source-is-a-dict", answered_with(lambda nb: set_raw(nb, "ex2-loader", "source", {"a": 1})), 0.0, "invalid"),
+        Case("nbgrader-metadata-string", answered_with(lambda nb: set_raw(nb, "ex1-tests", "metadata", {"nbgrader": "x"})),
+             FULL, "ok"),
+        Case("points-above-maximum", answered_with(lambda nb: set_points(nb, 1000)), FULL),
+        # feedback that would harm its reader; limits per submission
+        Case("hostile-output", answered_with(lambda nb: after_answers(nb, HOSTILE_OUTPUT)), FULL),
+        Case("comm-flood", answered_with(lambda nb: after_answers(nb, COMM_FLOOD)), FULL),
+        Case("disk-and-tmp", answered_with(lambda nb: after_answers(nb, DISK_AND_TMP)), FULL),
+        Case("reads-home", answered_with(lambda nb: after_answers(nb, read_home)), FULL),
     ]
 
 

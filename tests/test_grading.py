@@ -6,6 +6,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import re
+import shutil
+import tempfile
 import socket
 import threading
 import time
@@ -19,7 +22,7 @@ from course_tools.grade.pipeline import Options, grade
 from course_tools.grade.report import GRADES_FILE
 from course_tools.notebooks import read_notebook
 from course_tools.sandbox import sandbox_problem
-from tests.grading_corpus import LESSON, corpus
+from tests.grading_corpus import LESSON, TAMPERED_OR_OK, corpus
 from tests.helpers import copy_course
 
 pytestmark = pytest.mark.pipeline
@@ -29,6 +32,7 @@ PROBLEM = sandbox_problem()
 needs_sandbox = pytest.mark.skipif(PROBLEM is not None and os.environ.get("CI") != "true",
                                    reason=f"no sandbox on this machine: {PROBLEM}")
 SETTINGS = RunSettings(cell_timeout=10, notebook_timeout=120)
+SECRET_VARIABLE, HOST_SECRET = "COURSE_TEST_INSTRUCTOR_TOKEN", "instructor-secret-5f1c9e"
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -77,7 +81,9 @@ def graded_class(tmp_path_factory):
         pytest.skip(f"no sandbox on this machine: {PROBLEM}")
     root = copy_course(tmp_path_factory.mktemp("class") / "course", [LESSON])
     listener = Listener()
-    cases = corpus(str(root), listener.port)
+    secret_folder = Path(tempfile.mkdtemp(prefix="course-grade-secret-", dir="/home" if os.access("/home", os.W_OK) else None))
+    (secret_folder / "secret.txt").write_text(HOST_SECRET)
+    cases = corpus(str(root), listener.port, str(secret_folder))
     release = read_notebook(root / "notebooks" / LESSON / f"{LESSON}.ipynb")
     source = read_notebook(root / "solutions" / LESSON / f"{LESSON}.ipynb")
     for case in cases:
@@ -86,7 +92,12 @@ def graded_class(tmp_path_factory):
         (folder / case.file_name).write_bytes(case.build(release, source, {}))
     before = snapshot(root)
     start = time.perf_counter()
-    outcomes = {o.student: o for o in grade(root, LESSON, Options(jobs=2, settings=SETTINGS))}
+    os.environ[SECRET_VARIABLE] = HOST_SECRET  # the instructor's environment: must reach no kernel and no feedback
+    try:
+        outcomes = {o.student: o for o in grade(root, LESSON, Options(jobs=2, settings=SETTINGS))}
+    finally:
+        del os.environ[SECRET_VARIABLE]
+        shutil.rmtree(secret_folder, ignore_errors=True)
     seconds = time.perf_counter() - start
     listener.close()
     return root, cases, outcomes, before, listener, seconds
@@ -100,7 +111,8 @@ def test_every_submission_gets_its_expected_score_and_status(graded_class):
     for case in cases:
         row = grades.get(case.student)
         found = (float(row["score"]) if row else None, row["status"] if row else None)
-        if found != (case.score, case.status):
+        allowed = {"tampered", "ok"} if case.status == TAMPERED_OR_OK else {case.status}
+        if found[0] != case.score or found[1] not in allowed:
             wrong[case.student] = f"expected {(case.score, case.status)}, found {found} ({row and row['reason']})"
     assert not wrong, wrong
 
@@ -147,6 +159,34 @@ def test_feedback_for_every_graded_student(graded_class):
     for case in cases:
         if case.status != "invalid":
             assert (root / "feedback" / case.student / LESSON / f"{LESSON}.html").is_file(), case.student
+
+
+@needs_sandbox
+def test_tampering_is_named_with_its_reason(graded_class):
+    root, *_ = graded_class
+    grades = read_grades(root)
+    for student in ("forge-run-code", "forge-input-transformer", "fake-checks-name"):
+        assert grades[student]["status"] == "tampered" and "re-check" in grades[student]["reason"], grades[student]
+
+
+@needs_sandbox
+def test_no_instructor_secret_and_no_active_content_reaches_the_feedback(graded_class):
+    root, *_ = graded_class
+    active = re.compile(r"<script[^>]*>[^<]*pwned|<img[^>]*onerror|javascript:", re.I)
+    for path in (root / "feedback").glob(f"*/{LESSON}/{LESSON}.html"):
+        page = path.read_text()
+        assert HOST_SECRET not in page, f"{path}: the instructor's secret reached the feedback"
+        assert not active.search(page), f"{path}: {active.search(page)}"
+    hostile = (root / "feedback" / "hostile-output" / LESSON / f"{LESSON}.html").read_text()
+    assert "pwned-by-html" in hostile, "the student's code is still shown, as text"
+
+
+@needs_sandbox
+def test_one_hostile_file_never_stops_the_class(graded_class):
+    root, cases, *_ = graded_class
+    grades = read_grades(root)
+    assert set(grades) == {case.student for case in cases}, "every student has a row"
+    assert "LEAKED" not in (root / ".course-grade" / LESSON / "runs" / "reads-home" / "executed.ipynb").read_text()
 
 
 @needs_sandbox

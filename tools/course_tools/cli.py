@@ -10,6 +10,7 @@ from course_tools.grade.pipeline import GradingError, Options, grade
 from course_tools.grade.report import summary
 from course_tools.notebooks import NotebookError, dirty_reasons, write_clean
 from course_tools.release import RELEASE_DIR, SOURCE_DIR, ReleaseError, release
+from course_tools.report.write import ReportError
 
 
 def _release(args: argparse.Namespace) -> int:
@@ -25,9 +26,10 @@ def _grade(args: argparse.Namespace) -> int:
                       allow_unsandboxed=args.no_sandbox)
     results = grade(root, args.lesson, options)
     print(summary(results, args.lesson, root))
-    from course_tools.report import write_report
+    if results:
+        from course_tools.report import write_report
 
-    print(f"class report: {write_report(root, args.lesson)}")
+        print(f"class report: {write_report(root, args.lesson)}")
     return 0
 
 
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ReleaseError, NotebookError, GradingError) as error:
+    except (ReleaseError, NotebookError, GradingError, ReportError) as error:
         print(f"course {args.command}: {error}", file=sys.stderr)
         return 1
 
