@@ -254,3 +254,39 @@ def test_the_cache_key_changes_when_the_grading_code_does(tmp_path, monkeypatch)
     grader = package / "loop_grader.py"
     grader.write_text(grader.read_text() + "\n# a fix to the grader\n")
     assert load_lesson(course, LOOP).fingerprint != before
+
+
+# --- score: nbgrader in-process on executions handed over in memory (no kernel launched) ---------
+
+def test_scoring_takes_points_and_diagnoses_from_the_executions_in_memory(tmp_path):
+    import tempfile as _tempfile
+
+    from course_tools.grade.execute import Executed
+    from course_tools.grade.prepare import with_hidden_tests
+    from course_tools.grade.score import register_lesson, score_all
+    from tests.helpers import fill_answers
+
+    course = copy_course(tmp_path / "course", [LOOP])
+    lesson = load_lesson(course, LOOP)
+    with _tempfile.TemporaryDirectory() as scratch:
+        register_lesson(course, LOOP, Path(scratch))
+    runs = {}
+    for student, failing in (("alice", None), ("bob", "ex1-tests")):
+        notebook = with_hidden_tests(fill_answers(lesson.release, lesson.source), lesson)
+        folder = course / "submitted" / student / LOOP
+        folder.mkdir(parents=True)
+        nbformat.write(notebook, str(folder / f"{LOOP}.ipynb"))
+        for cell in notebook.cells:
+            if cell.get("id") == failing:  # what the kernel would have recorded for a loop that never zeroes
+                cell.outputs = [new_output("error", ename="CheckFailed", traceback=["CheckFailed"],
+                                           evalue="\n✗ train_one_epoch: gradients accumulated across batches "
+                                                  "[accumulated-gradients]\n    expected: a\n    found:    b\n    hint:     c")]
+        runs[student] = Executed(student, notebook, Status.OK)
+    results = score_all(course, lesson, runs, {"bob": ("metadata restored",)})
+    alice, bob = results["alice"], results["bob"]
+    assert alice.score == alice.max_score > 0 and alice.status is Status.OK
+    lost = [e for e in bob.exercises if not e.full]
+    assert [(e.grade_id, e.diagnoses) for e in lost] == [("ex1-tests", ("accumulated-gradients",))]
+    assert bob.score == bob.max_score - lost[0].max_points and bob.repairs == ("metadata restored",)
+    page = (course / "feedback" / "bob" / LOOP / f"{LOOP}.html").read_text()
+    assert "gradients accumulated across batches" in page and "BEGIN HIDDEN TESTS" not in page
