@@ -1,0 +1,557 @@
+"""Lesson 04 (loss): the catalogue of typical mistakes and the checks that recognise them.
+
+``cross_entropy`` (exercise 1) is run on seeded logits the notebook never prints, with PyTorch's
+own cross-entropy functions switched off during the call, and compared with ``F.cross_entropy``;
+when the values differ, the check finds which typical mistake reproduces them (sum instead of
+mean, softmax before the loss, softmax over the batch, no max shift, a weighted mean taken over N,
+...). ``choose_loss`` (exercise 2) is recognised by what its loss module computes. The first line of
+every failure message ends with its code. Importing this module has no side effects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any, NoReturn
+from unittest import mock
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from course_utils.checks.core import CheckFailed
+from course_utils.diagnoses import Diagnosis, by_code, raise_diagnosis
+
+LESSON = "04_loss"
+_VALUES = ("ex1-values-tests", "Exercise 1 · Cross-entropy by hand")
+_STABLE = ("ex1-stability-tests", "Exercise 1 · Cross-entropy by hand")
+_WEIGHTS = ("ex1-weights-smoothing-tests", "Exercise 1 · Cross-entropy by hand")
+_CHOOSE = ("ex2-tests", "Exercise 2 · Choose the loss")
+_CE = "1 · `nn.CrossEntropyLoss`: raw logits in, one number out"
+_DOUBLE = "3 · The double-softmax bug"
+_OTHER = "4 · Other tasks, other losses: `nn.MSELoss` and `nn.BCEWithLogitsLoss`"
+_REDUCTION = "5 · `reduction`: mean or sum"
+_SIX = "6 · Class weights and label smoothing"
+_SEVEN = "7 · Numerical stability: the log-sum-exp trick"
+
+
+def _row(code: str, what: str, hint: str, family: str, where: tuple[str, str], section: str = "") -> Diagnosis:
+    exercise, heading = where
+    return Diagnosis(code, what, hint, family, lesson=LESSON, exercise=exercise, section=section or heading)
+
+
+CATALOGUE = (
+    # Exercise 1 · values
+    _row("ce-library-call", "cross_entropy calls PyTorch's own cross-entropy (F.cross_entropy, nn.CrossEntropyLoss, "
+         "F.nll_loss or log_softmax)",
+         "this is not allowed: the exercise is to write cross-entropy yourself. Build log p from max, exp, sum and "
+         "log (torch.logsumexp is fine), then pick -log p of the true class with indexing or gather.",
+         "not-allowed", _VALUES),
+    _row("ce-crashed", "cross_entropy raised an error",
+         "run cross_entropy(logits, yb) in a cell of your own to see the full traceback.", "interface", _VALUES),
+    _row("ce-hard-coded", "cross_entropy returns the same number for different logits",
+         "this is not allowed: the checks use logits you never see. Compute the loss from the logits and targets.",
+         "not-allowed", _VALUES),
+    _row("ce-not-tensor", "cross_entropy did not return a tensor",
+         "return the tensor itself: no .item(), float() or NumPy, so that autograd can follow it.",
+         "interface", _VALUES),
+    _row("ce-no-reduction", "cross_entropy returned one loss per sample, not their mean",
+         "average the per-sample losses: loss_per_sample.mean() gives a 0-dim tensor.", "loss", _VALUES, _REDUCTION),
+    _row("ce-shape", "cross_entropy did not return a 0-dim tensor",
+         "the loss is one number: a tensor of shape ().", "shapes", _VALUES),
+    _row("ce-dtype", "cross_entropy did not compute in the logits' dtype",
+         "compute with the logits' own dtype: float64 logits give a float64 loss (no .float()).", "dtypes", _VALUES),
+    _row("ce-sum-reduction", "cross_entropy adds up the per-sample losses instead of averaging them",
+         "use .mean() (reduction='mean'): with a sum the loss and its gradients grow with the batch size.",
+         "loss", _VALUES, _REDUCTION),
+    _row("ce-mean-over-classes", "cross_entropy divides by N·C (a mean over every entry of an (N, C) table), not by N",
+         "take -log p of the true class for each row (one number per sample), then average over the N samples.",
+         "loss", _VALUES),
+    _row("ce-double-softmax", "cross_entropy applies a softmax to the logits before the cross-entropy",
+         "the logits go straight into the formula -z_y + log(sum_c exp(z_c)): the softmax is inside it already.",
+         "loss", _VALUES, _DOUBLE),
+    _row("ce-dim", "cross_entropy takes the softmax (or the max) over dim=0, across the samples",
+         "the classes are dim=1: take max, sum and log-sum-exp over dim=1 with keepdim=True.", "shapes", _VALUES, _CE),
+    _row("ce-sign", "cross_entropy returns minus the loss (log p instead of -log p)",
+         "the loss is -log p of the true class: it is positive, and 0 only for a perfect prediction.", "loss", _VALUES),
+    _row("ce-missing-log", "cross_entropy uses the probability of the true class instead of its log",
+         "cross-entropy is -log p_y, not -p_y: take the log (log p = shifted - log(sum(exp(shifted))))).",
+         "loss", _VALUES, _CE),
+    _row("ce-index-all-rows", "cross_entropy picks log_p[:, targets], an (N, N) table, instead of one entry per row",
+         "pair each row with its own target: log_p[torch.arange(N), targets] or log_p.gather(1, targets[:, None]).",
+         "shapes", _VALUES),
+    _row("ce-detached", "the loss does not let autograd reach the logits",
+         "build the loss only from tensor operations on the logits: no .item(), .detach(), NumPy or torch.no_grad().",
+         "gradients", _VALUES),
+    _row("ce-gradient", "the gradient of the loss differs from F.cross_entropy's although the value is close",
+         "no epsilon, clamp or other correction: log p = (z - m) - log(sum(exp(z - m))) is exact.",
+         "gradients", _VALUES),
+    _row("ce-epsilon", "cross_entropy is close to F.cross_entropy but not exact (a small epsilon or a clamp)",
+         "no epsilon and no clamp: log p = (z - m) - log(sum(exp(z - m))) is exact and never takes log(0).",
+         "numerics", _VALUES, _SEVEN),
+    _row("ce-value", "cross_entropy does not match F.cross_entropy",
+         "loss_i = -z[i, y_i] + log(sum_c exp(z[i, c])), averaged over the N rows.", "loss", _VALUES),
+    # Exercise 1 · numerical stability
+    _row("ce-no-max-shift", "cross_entropy overflows on large logits: exp(z) without subtracting the row's maximum",
+         "subtract each row's maximum before exp, and add it back after the log: "
+         "log sum exp(z) = m + log sum exp(z - m).", "numerics", _STABLE, _SEVEN),
+    _row("ce-log-of-softmax", "cross_entropy takes the log of a softmax that underflowed to 0",
+         "never compute log(softmax(z)): compute log p = (z - m) - log(sum(exp(z - m))) directly.",
+         "numerics", _STABLE, _SEVEN),
+    _row("ce-global-max", "cross_entropy subtracts one maximum for the whole batch, not each row's own",
+         "take the maximum per row: logits.max(dim=1, keepdim=True).values; with one global maximum, rows whose "
+         "logits are all far below it underflow to log(0).", "numerics", _STABLE, _SEVEN),
+    _row("ce-clamped", "cross_entropy clamps probabilities (or adds a small epsilon) before the log, which changes "
+         "the loss of confident mistakes",
+         "no clamp and no epsilon is needed: log p = (z - m) - log(sum(exp(z - m))) is exact and finite.",
+         "numerics", _STABLE, _SEVEN),
+    _row("ce-clamped-logits", "cross_entropy clamps the logits to avoid overflow, which changes the loss when "
+         "large logits are close to each other",
+         "do not clamp: subtract each row's maximum instead, which changes nothing in the result and keeps "
+         "every exp() at most 1.", "numerics", _STABLE, _SEVEN),
+    _row("ce-unstable", "cross_entropy is not finite or not exact on large logits",
+         "subtract each row's maximum before exp (section 7); logits of ±10 000 must give a finite, exact loss.",
+         "numerics", _STABLE, _SEVEN),
+    _row("ce-nan-gradient", "the gradient of the loss is not finite on large logits",
+         "compute log p from the shifted logits only; avoid log(softmax) and divisions by probabilities.",
+         "numerics", _STABLE, _SEVEN),
+    # Exercise 1 · weights and label smoothing
+    _row("ce-weight-ignored", "cross_entropy ignores the class weights", "multiply each sample's loss by "
+         "weight[y_i] and divide the sum by sum(weight[y_i]).", "loss", _WEIGHTS, _SIX),
+    _row("ce-weight-mean", "the weighted loss is divided by N, not by the sum of the weights used",
+         "PyTorch's weighted mean is sum(w[y_i] * loss_i) / sum(w[y_i]), not mean(w[y_i] * loss_i).",
+         "loss", _WEIGHTS, _SIX),
+    _row("ce-weight-formula", "cross_entropy with class weights does not match F.cross_entropy",
+         "sum(w[y_i] * loss_i) / sum(w[y_i]), with w[y_i] the weight of each sample's true class.",
+         "loss", _WEIGHTS, _SIX),
+    _row("ce-smoothing-ignored", "cross_entropy ignores label_smoothing",
+         "loss_i = (1 - eps) * (-log p[y_i]) + eps / C * sum_c (-log p[c]).", "loss", _WEIGHTS, _SIX),
+    _row("ce-smoothing-classes-hard-coded", "the smoothing term divides by 3 whatever the number of classes",
+         "divide eps by C = logits.shape[1], the number of classes of the logits you are given.",
+         "loss", _WEIGHTS, _SIX),
+    _row("ce-smoothing-not-divided", "the smoothing term is eps * sum_c (-log p[c]), without dividing by C",
+         "every class gets eps / C: the term is eps / C * sum_c (-log p[c]).", "loss", _WEIGHTS, _SIX),
+    _row("ce-smoothing-other-classes", "the smoothing term spreads eps over the other C - 1 classes only",
+         "PyTorch spreads eps over all C classes, the true one included: eps / C * sum over every c of -log p[c].",
+         "loss", _WEIGHTS, _SIX),
+    _row("ce-smoothing-formula", "cross_entropy with label_smoothing does not match F.cross_entropy",
+         "loss_i = (1 - eps) * (-log p[y_i]) + eps / C * sum_c (-log p[c]), averaged over the rows.",
+         "loss", _WEIGHTS, _SIX),
+    _row("ce-smoothing-unweighted", "with weights and label smoothing, the smoothing term is not weighted by w_c",
+         "weight each class's -log p[c] by w_c in the smoothing term: eps / C * sum_i sum_c w_c * (-log p[i, c]).",
+         "loss", _WEIGHTS, _SIX),
+    _row("ce-smoothing-denominator", "with weights and label smoothing, the smoothing term is divided by N, "
+         "not by the sum of the weights used",
+         "divide both terms by the same sum(w[y_i]) (section 6's formula for both at once).", "loss", _WEIGHTS, _SIX),
+    _row("ce-weight-smoothing-formula", "cross_entropy with weights and label smoothing together does not match "
+         "F.cross_entropy",
+         "((1-eps) * sum_i w[y_i] * nll_i + eps/C * sum_i sum_c w_c * (-log p[i, c])) / sum_i w[y_i].",
+         "loss", _WEIGHTS, _SIX),
+    # Exercise 2 · choose_loss
+    _row("loss-crashed", "choose_loss raised an error for a valid task",
+         "run choose_loss(\"multiclass\") in a cell of your own to see the full traceback.", "interface", _CHOOSE),
+    _row("loss-not-pair", "choose_loss must return a pair (loss module, target dtype)",
+         "return nn.CrossEntropyLoss(), torch.int64 (and so on for the other tasks).", "interface", _CHOOSE),
+    _row("loss-not-module", "choose_loss returned something that is not a loss module object",
+         "return an instance such as nn.CrossEntropyLoss(), with the brackets: not the class, not F.cross_entropy.",
+         "interface", _CHOOSE),
+    _row("loss-float-targets", "choose_loss(\"multiclass\") asks for float targets",
+         "cross-entropy's targets are class indices: torch.int64. Float targets would be read as probabilities "
+         "per class (or fail), not as labels.", "dtypes", _CHOOSE, _CE),
+    _row("loss-integer-targets", "choose_loss asks for integer targets where the loss needs floats",
+         "MSELoss and BCEWithLogitsLoss compare numbers: their targets are float32 (0.0 / 1.0 for yes / no).",
+         "dtypes", _CHOOSE, _OTHER),
+    _row("loss-target-dtype", "choose_loss returned the wrong target dtype",
+         "multiclass: torch.int64; regression and binary: torch.float32.", "dtypes", _CHOOSE),
+    _row("loss-bce-on-logits", "choose_loss(\"binary\") returns nn.BCELoss, which expects probabilities, not logits",
+         "use nn.BCEWithLogitsLoss: it takes the raw logit and applies the sigmoid itself, stably.",
+         "loss", _CHOOSE, _OTHER),
+    _row("loss-nll-on-logits", "choose_loss(\"multiclass\") returns nn.NLLLoss, which expects log-probabilities, "
+         "not logits", "use nn.CrossEntropyLoss: it applies log-softmax to the raw logits itself.",
+         "loss", _CHOOSE, _CE),
+    _row("loss-reduction-sum", "choose_loss returns a loss with reduction='sum'",
+         "keep the default reduction='mean', so the gradient's scale does not depend on the batch size.",
+         "loss", _CHOOSE, _REDUCTION),
+    _row("loss-wrong-for-task", "choose_loss returns a loss meant for another task",
+         "multiclass: nn.CrossEntropyLoss; regression: nn.MSELoss; binary: nn.BCEWithLogitsLoss.", "loss", _CHOOSE),
+    _row("loss-shared-instance", "choose_loss returns the same loss object at every call",
+         "create the module inside the function (return nn.CrossEntropyLoss(), ...), so each caller gets its own.",
+         "interface", _CHOOSE),
+)
+DIAGNOSES = by_code(CATALOGUE)
+
+
+def _fail(code: str, *, expected: Any, found: Any, subject: str) -> NoReturn:
+    raise_diagnosis(DIAGNOSES[code], expected=expected, found=found, subject=subject)
+
+
+def _error_text(error: BaseException) -> str:
+    return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+
+
+def _same(found: Any, expected: torch.Tensor, rtol: float = 1e-6, atol: float = 1e-6) -> bool:
+    return (isinstance(found, torch.Tensor) and found.shape == expected.shape
+            and bool(torch.allclose(found.detach().double(), expected.detach().double(), rtol=rtol, atol=atol,
+                                    equal_nan=False)))
+
+
+# --- Exercise 1 · the call, with PyTorch's cross-entropy switched off --------------------------
+
+class _LibraryCall(Exception):
+    """Raised when the learner's cross_entropy calls one of PyTorch's own cross-entropy functions."""
+
+
+def _refuse(*args: Any, **kwargs: Any) -> NoReturn:
+    raise _LibraryCall()
+
+
+@contextlib.contextmanager
+def _library_switched_off() -> Iterator[None]:
+    """F.cross_entropy, nn.CrossEntropyLoss, F.nll_loss and every log_softmax raise _LibraryCall meanwhile.
+
+    The low-level functions are patched too, so an alias imported before the call is caught as well.
+    """
+    targets = [(F, "cross_entropy"), (F, "nll_loss"), (F, "log_softmax"), (torch, "log_softmax"),
+               (torch.Tensor, "log_softmax"), (torch.special, "log_softmax"), (torch._C._nn, "cross_entropy_loss"),
+               (torch._C._nn, "nll_loss"), (torch._C._nn, "nll_loss_nd"), (torch._C._nn, "nll_loss2d")]
+    with contextlib.ExitStack() as stack:
+        for owner, name in targets:
+            if hasattr(owner, name):
+                stack.enter_context(mock.patch.object(owner, name, _refuse))
+        yield
+
+
+def _call(cross_entropy: Callable[..., Any], logits: torch.Tensor, targets: torch.Tensor, subject: str,
+          **options: Any) -> Any:
+    """The learner's loss, called without PyTorch's own cross-entropy; a library call is a finding."""
+    try:
+        with _library_switched_off():
+            return cross_entropy(logits, targets, **options)
+    except _LibraryCall:
+        _fail("ce-library-call", expected="cross-entropy written from exp, log, sum and max",
+              found="a call to PyTorch's own cross-entropy, nll_loss or log_softmax", subject=subject)
+    except CheckFailed:
+        raise
+    except Exception as error:  # noqa: BLE001 - a student's error is a finding
+        _fail("ce-crashed", expected="a 0-dim loss tensor", found=_error_text(error), subject=subject)
+
+
+def _probe(seed: int, n: int, n_classes: int, scale: float = 2.0,
+           dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    logits = (torch.randn(n, n_classes, generator=generator, dtype=torch.float64) * scale).to(dtype)
+    targets = torch.randint(0, n_classes, (n,), generator=generator)
+    return logits, targets
+
+
+def _value_mistakes(logits: torch.Tensor, targets: torch.Tensor) -> list[tuple[str, str, torch.Tensor]]:
+    """(code, what the result equals, value) for each typical mistake in the plain cross-entropy."""
+    n, n_classes = logits.shape
+    z = logits.detach().double()
+    log_p = torch.log_softmax(z, dim=1)
+    nll = -log_p[torch.arange(n), targets]
+    column_max = z.max(dim=0, keepdim=True).values
+    shifted = z - column_max
+    wrong_shift = -(shifted - shifted.exp().sum(dim=1, keepdim=True).log())[torch.arange(n), targets]
+    return [
+        ("ce-sum-reduction", "the sum of the per-sample losses", nll.sum()),
+        ("ce-mean-over-classes", "the sum of the per-sample losses divided by N·C", nll.sum() / (n * n_classes)),
+        ("ce-double-softmax", "the cross-entropy of softmax(logits)",
+         F.cross_entropy(torch.softmax(z, dim=1), targets)),
+        ("ce-dim", "the cross-entropy with the softmax over dim=0",
+         -torch.log_softmax(z, dim=0)[torch.arange(n), targets].mean()),
+        ("ce-dim", "the cross-entropy with each column's maximum subtracted", wrong_shift.mean()),
+        ("ce-sign", "minus the cross-entropy", -nll.mean()),
+        ("ce-missing-log", "the mean of -p (the probability of the true class, without log)",
+         -torch.softmax(z, dim=1)[torch.arange(n), targets].mean()),
+        ("ce-missing-log", "the mean of 1 - p (the probability of the true class, without log)",
+         1 - torch.softmax(z, dim=1)[torch.arange(n), targets].mean()),
+        ("ce-index-all-rows", "the mean of -log_p[:, targets], an (N, N) table", -log_p[:, targets].mean()),
+        ("ce-index-all-rows", "the mean of -log_p[:, targets], an (N, N) table, summed per row",
+         -log_p[:, targets].sum(dim=1).mean()),
+    ]
+
+
+def _check_plain(cross_entropy: Callable[..., Any], logits: torch.Tensor, targets: torch.Tensor,
+                 subject: str) -> None:
+    """Value, shape, dtype and gradient of cross_entropy(logits, targets) against F.cross_entropy."""
+    leaf = logits.clone().requires_grad_(True)
+    result = _call(cross_entropy, leaf, targets, subject)
+    reference = F.cross_entropy(logits, targets)
+    expected = f"{reference.item():.6f}, a 0-dim {logits.dtype} tensor (F.cross_entropy)"
+    if not isinstance(result, torch.Tensor):
+        _fail("ce-not-tensor", expected=expected, found=f"{result!r} (a {type(result).__name__})", subject=subject)
+    per_sample = F.cross_entropy(logits, targets, reduction="none")
+    if result.shape == per_sample.shape and result.ndim and _same(result, per_sample):
+        _fail("ce-no-reduction", expected=expected, found=f"shape {tuple(result.shape)}: one loss per sample",
+              subject=subject)
+    if result.shape != ():
+        _fail("ce-shape", expected=expected, found=f"shape {tuple(result.shape)}", subject=subject)
+    tolerance = dict(rtol=1e-5, atol=1e-5) if logits.dtype == torch.float32 else dict(rtol=1e-6, atol=1e-6)
+    if not _same(result, reference, **tolerance):
+        for code, equals, value in _value_mistakes(logits, targets):
+            if _same(result, value, **tolerance):
+                _fail(code, expected=expected, found=f"{result.item():.6f}, which equals {equals}", subject=subject)
+        near = _same(result, reference, rtol=1e-2, atol=0.0)
+        _fail("ce-epsilon" if near else "ce-value", expected=expected, found=f"{result.item():.8f}", subject=subject)
+    if result.dtype != logits.dtype:
+        _fail("ce-dtype", expected=expected, found=f"a {result.dtype} tensor", subject=subject)
+    if not result.requires_grad:
+        _fail("ce-detached", expected="a loss that autograd can differentiate (requires_grad=True)",
+              found="requires_grad=False", subject=subject)
+    reference_leaf = logits.clone().requires_grad_(True)
+    F.cross_entropy(reference_leaf, targets).backward()
+    try:
+        result.backward()
+    except RuntimeError as error:
+        _fail("ce-detached", expected="loss.backward() to reach the logits", found=_error_text(error), subject=subject)
+    if leaf.grad is None:
+        _fail("ce-detached", expected="the gradient of F.cross_entropy on the logits", found="no gradient",
+              subject=subject)
+    if not _same(leaf.grad, reference_leaf.grad, rtol=1e-5, atol=1e-6):
+        _fail("ce-gradient", expected="the gradient of F.cross_entropy on the logits",
+              found=f"largest difference {float((leaf.grad - reference_leaf.grad).abs().max()):.3g}", subject=subject)
+
+
+def _as_number(value: Any) -> float | None:
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return float(value.detach())
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def check_cross_entropy(cross_entropy: Callable[..., Any], *, seed: int) -> None:
+    """Exercise 1's values: seeded logits of ordinary size (no overflow), several N and C, float32 and float64."""
+    first, first_targets = _probe(seed, 9 + seed % 5, 4)
+    other, other_targets = _probe(seed + 100, 9 + seed % 5, 4)
+    subject = f"cross_entropy on two different float64 batches of logits {tuple(first.shape)}"
+    answers = [_as_number(_call(cross_entropy, first, first_targets, subject)),
+               _as_number(_call(cross_entropy, other, other_targets, subject))]
+    if answers[0] is not None and answers[0] == answers[1]:
+        _fail("ce-hard-coded", expected=f"{F.cross_entropy(first, first_targets).item():.6f} and "
+                                        f"{F.cross_entropy(other, other_targets).item():.6f}",
+              found=f"{answers[0]} for both", subject=subject)
+    for case_seed, n, n_classes, scale, dtype in [(seed, 9 + seed % 5, 4, 2.0, torch.float64),
+                                                  (seed + 1, 1, 3, 1.0, torch.float64),
+                                                  (seed + 2, 40, 7, 3.0, torch.float32)]:
+        logits, targets = _probe(case_seed, n, n_classes, scale, dtype)
+        _check_plain(cross_entropy, logits, targets, f"cross_entropy on {dtype} logits of shape ({n}, {n_classes})")
+
+
+# --- Exercise 1 · numerical stability ----------------------------------------------------------
+
+def check_cross_entropy_stability(cross_entropy: Callable[..., Any], *, seed: int) -> None:
+    """Exercise 1's stability: logits of ±10 000 in float32 and float64, finite and exact, with finite gradients."""
+    logits, targets = _probe(seed, 8, 4)
+    _check_plain(cross_entropy, logits, targets,
+                 "the values check above still fails, first fix cross_entropy on ordinary float64 logits (8, 4)")
+    generator = torch.Generator().manual_seed(seed)
+    big = float(torch.randint(5000, 10001, (1,), generator=generator))
+    # (what a non-finite result means, what a finite but wrong result means, description, logits, targets)
+    probes = [
+        ("ce-log-of-softmax", "ce-clamped", "one row whose true class has a probability below the smallest number "
+         "the dtype can hold, but no logit large enough to overflow", [[0.0, -800.0, 3.0]], [1]),
+        ("ce-no-max-shift", "ce-unstable", "one row with a large logit for its own class", [[big, 0.0, -5.0]], [0]),
+        ("ce-global-max", "ce-unstable", "two rows at very different scales", [[big, 0.0, 0.0], [0.0, -big, 5.0]],
+         [0, 2]),
+        ("ce-no-max-shift", "ce-clamped-logits", "two large logits 3 apart", [[big, big - 3.0, 0.0]], [1]),
+        ("ce-unstable", "ce-clamped", "one row whose true class has a very negative logit", [[0.0, -big, 3.0]], [1]),
+        ("ce-unstable", "ce-clamped", "a confident mistake of moderate size", [[0.0, 60.0, 0.0]], [0]),
+    ]
+    for dtype in (torch.float32, torch.float64):
+        for not_finite, wrong, description, rows, labels in probes:
+            if rows == [[0.0, -800.0, 3.0]] and dtype == torch.float32:
+                rows = [[0.0, -200.0, 3.0]]  # e^-200 is 0 in float32, e^-800 in float64
+            logits = torch.tensor(rows, dtype=dtype)
+            targets = torch.tensor(labels)
+            subject = f"cross_entropy on {dtype} logits {rows}, targets {labels} ({description})"
+            leaf = logits.clone().requires_grad_(True)
+            result = _call(cross_entropy, leaf, targets, subject)
+            reference = F.cross_entropy(logits, targets)
+            expected = f"{reference.item():.6g} (finite)"
+            if not isinstance(result, torch.Tensor) or result.shape != ():
+                _check_plain(cross_entropy, logits, targets, subject)
+            if not bool(torch.isfinite(result.detach()).all()):
+                _fail(not_finite, expected=expected, found=f"{result.item()}", subject=subject)
+            # a few rounding steps of the dtype at the size of the largest logit
+            tolerance = 8 * torch.finfo(dtype).eps * float(logits.abs().max()) + 1e-5
+            if not _same(result, reference, rtol=1e-5, atol=tolerance):
+                _fail(wrong, expected=expected, found=f"{result.item():.6g}", subject=subject)
+            if result.requires_grad:
+                result.backward()
+                if leaf.grad is None or not bool(torch.isfinite(leaf.grad).all()):
+                    _fail("ce-nan-gradient", expected="finite gradients",
+                          found="no gradient" if leaf.grad is None else f"{leaf.grad.tolist()}", subject=subject)
+
+
+# --- Exercise 1 · weights and label smoothing ---------------------------------------------------
+
+def _weighted_mistakes(logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None,
+                       eps: float) -> list[tuple[str, str, torch.Tensor]]:
+    n, n_classes = logits.shape
+    z = logits.detach().double()
+    log_p = torch.log_softmax(z, dim=1)
+    nll = -log_p[torch.arange(n), targets]
+    w = torch.ones(n_classes, dtype=torch.float64) if weight is None else weight.double()
+    w_y = w[targets]
+    spread = -(log_p * w).sum(dim=1)
+    unweighted_spread = -log_p.sum(dim=1)
+    others = unweighted_spread - nll
+    mistakes = []
+    if weight is not None:
+        mistakes += [
+            ("ce-weight-ignored", "the loss without weights",
+             ((1 - eps) * nll + eps / n_classes * unweighted_spread).mean()),
+            ("ce-weight-mean", "the weighted sum divided by N",
+             ((1 - eps) * (w_y * nll).sum() + eps / n_classes * spread.sum()) / n),
+        ]
+    if eps:
+        mistakes += [
+            ("ce-smoothing-ignored", "the loss without label smoothing", (w_y * nll).sum() / w_y.sum()),
+            ("ce-smoothing-classes-hard-coded", "the formula with eps / 3 instead of eps / C",
+             ((1 - eps) * (w_y * nll).sum() + eps / 3 * spread.sum()) / w_y.sum()),
+            ("ce-smoothing-not-divided", "the formula with eps instead of eps / C",
+             ((1 - eps) * (w_y * nll).sum() + eps * spread.sum()) / w_y.sum()),
+            ("ce-smoothing-other-classes", "(1 - eps) * nll + eps / (C - 1) * the other classes' -log p",
+             ((1 - eps) * nll + eps / (n_classes - 1) * others).mean()),
+        ]
+    if weight is not None and eps:
+        mistakes += [
+            ("ce-smoothing-unweighted", "the formula with an unweighted smoothing term",
+             ((1 - eps) * (w_y * nll).sum() + eps / n_classes * unweighted_spread.sum()) / w_y.sum()),
+            ("ce-smoothing-denominator", "the formula with the smoothing term divided by N",
+             (1 - eps) * (w_y * nll).sum() / w_y.sum() + eps / n_classes * spread.sum() / n),
+        ]
+    return mistakes
+
+
+def check_cross_entropy_weights_smoothing(cross_entropy: Callable[..., Any], *, seed: int) -> None:
+    """Exercise 1's options: class weights, label smoothing, both, on seeded logits with C != 3 classes."""
+    logits, targets = _probe(seed, 12, 5)
+    _check_plain(cross_entropy, logits, targets,
+                 "the values check above still fails, first fix cross_entropy on ordinary float64 logits (12, 5)")
+    generator = torch.Generator().manual_seed(seed + 7)
+    n_classes = 5 + seed % 3
+    logits, targets = _probe(seed + 3, 15, n_classes, scale=3.0)
+    weight = torch.rand(n_classes, generator=generator, dtype=torch.float64) * 3 + 0.2
+    eps = round(0.05 + 0.3 * float(torch.rand(1, generator=generator)), 3)
+    generic = {(True, False): "ce-weight-formula", (False, True): "ce-smoothing-formula",
+               (True, True): "ce-weight-smoothing-formula"}
+    for use_weight, use_smoothing in generic:
+        options = {"weight": weight if use_weight else None, "label_smoothing": eps if use_smoothing else 0.0}
+        shown = ", ".join(f"{k}={v if k == 'label_smoothing' else ('None' if v is None else 'a tensor')}"
+                          for k, v in options.items())
+        subject = f"cross_entropy on logits ({len(targets)}, {n_classes}) with {shown}"
+        leaf = logits.clone().requires_grad_(True)
+        result = _call(cross_entropy, leaf, targets, subject, **options)
+        reference = F.cross_entropy(logits, targets, **options)
+        expected = f"{reference.item():.6f} (F.cross_entropy with the same options)"
+        if not isinstance(result, torch.Tensor) or result.shape != ():
+            _fail("ce-shape", expected=expected, found=f"{result!r}"[:120], subject=subject)
+        if not _same(result, reference, rtol=1e-5, atol=1e-5):
+            mistakes = _weighted_mistakes(logits, targets, options["weight"], options["label_smoothing"])
+            for code, equals, value in mistakes:
+                if _same(result, value, rtol=1e-5, atol=1e-5):
+                    _fail(code, expected=expected, found=f"{result.item():.6f}, which equals {equals}", subject=subject)
+            _fail(generic[use_weight, use_smoothing], expected=expected, found=f"{result.item():.6f}", subject=subject)
+        reference_leaf = logits.clone().requires_grad_(True)
+        F.cross_entropy(reference_leaf, targets, **options).backward()
+        if not result.requires_grad:
+            _fail("ce-detached", expected="a loss autograd can differentiate", found="requires_grad=False",
+                  subject=subject)
+        result.backward()
+        if leaf.grad is None:
+            _fail("ce-detached", expected="the gradient of F.cross_entropy", found="no gradient", subject=subject)
+        if not _same(leaf.grad, reference_leaf.grad, rtol=1e-5, atol=1e-6):
+            _fail("ce-gradient", expected="the gradient of F.cross_entropy",
+                  found=f"largest difference {float((leaf.grad - reference_leaf.grad).abs().max()):.3g}",
+                  subject=subject)
+
+
+# --- Exercise 2 · choose_loss ------------------------------------------------------------------
+
+_EXPECTED = {"multiclass": (nn.CrossEntropyLoss, torch.int64), "regression": (nn.MSELoss, torch.float32),
+             "binary": (nn.BCEWithLogitsLoss, torch.float32)}
+
+# What a returned module computes, recognised by its value on a probe (the first that matches wins).
+_LOOKALIKES: dict[str, tuple[tuple[str, str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]], ...]] = {
+    "multiclass": (
+        ("loss-reduction-sum", "nn.CrossEntropyLoss(reduction='sum')",
+         lambda o, t: F.cross_entropy(o, t, reduction="sum")),
+        ("loss-nll-on-logits", "nn.NLLLoss on raw logits", lambda o, t: F.nll_loss(o, t)),
+    ),
+    "regression": (
+        ("loss-reduction-sum", "nn.MSELoss(reduction='sum')", lambda o, t: F.mse_loss(o, t, reduction="sum")),
+        ("loss-wrong-for-task", "nn.L1Loss", lambda o, t: F.l1_loss(o, t)),
+        ("loss-wrong-for-task", "nn.SmoothL1Loss / nn.HuberLoss", lambda o, t: F.smooth_l1_loss(o, t)),
+        ("loss-wrong-for-task", "nn.BCEWithLogitsLoss", lambda o, t: F.binary_cross_entropy_with_logits(o, t)),
+    ),
+    "binary": (
+        ("loss-reduction-sum", "nn.BCEWithLogitsLoss(reduction='sum')",
+         lambda o, t: F.binary_cross_entropy_with_logits(o, t, reduction="sum")),
+        ("loss-bce-on-logits", "nn.BCELoss", lambda o, t: F.binary_cross_entropy(o.clamp(0, 1), t)),
+        ("loss-wrong-for-task", "nn.MSELoss", lambda o, t: F.mse_loss(o, t)),
+        ("loss-wrong-for-task", "nn.L1Loss", lambda o, t: F.l1_loss(o, t)),
+    ),
+}
+
+
+def _task_probe(task: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    n = 17 + seed % 11
+    if task == "multiclass":
+        return torch.randn(n, 5, generator=generator) * 3, torch.randint(0, 5, (n,), generator=generator)
+    if task == "regression":
+        return torch.randn(n, 1, generator=generator) * 10, torch.randn(n, 1, generator=generator) * 10
+    return torch.randn(n, 1, generator=generator) * 4, torch.randint(0, 2, (n, 1), generator=generator).float()
+
+
+def _call_choose(choose_loss: Callable[[str], Any], task: str) -> Any:
+    try:
+        return choose_loss(task)
+    except CheckFailed:
+        raise
+    except Exception as error:  # noqa: BLE001
+        _fail("loss-crashed", expected="(loss module, target dtype)", found=_error_text(error),
+              subject=f'choose_loss("{task}")')
+
+
+def check_choose_loss(choose_loss: Callable[[str], Any], *, seed: int) -> None:
+    """Each task's loss module and target dtype, recognised by what the module computes on seeded outputs."""
+    for task, (loss_class, dtype) in _EXPECTED.items():
+        subject = f'choose_loss("{task}")'
+        expected = f"(nn.{loss_class.__name__}(), {dtype})"
+        chosen = _call_choose(choose_loss, task)
+        if not (isinstance(chosen, tuple) and len(chosen) == 2):
+            _fail("loss-not-pair", expected=expected, found=f"{chosen!r}"[:120], subject=subject)
+        module, target_dtype = chosen
+        if not isinstance(module, nn.Module):
+            _fail("loss-not-module", expected=expected, found=f"{module!r}"[:120], subject=subject)
+        if target_dtype != dtype:
+            floating = isinstance(target_dtype, torch.dtype) and target_dtype.is_floating_point
+            code = ("loss-float-targets" if task == "multiclass" and floating else
+                    "loss-integer-targets" if task != "multiclass" and isinstance(target_dtype, torch.dtype)
+                    and not floating else "loss-target-dtype")
+            _fail(code, expected=expected, found=f"target dtype {target_dtype}", subject=subject)
+        outputs, targets = _task_probe(task, seed)
+        reference = loss_class()(outputs, targets)
+        try:
+            value = module(outputs, targets.to(dtype))
+        except Exception as error:  # noqa: BLE001
+            code = "loss-bce-on-logits" if isinstance(module, nn.BCELoss) or "between 0 and 1" in str(error) \
+                else "loss-wrong-for-task"
+            _fail(code, expected=f"{expected}: {reference.item():.5f} on raw outputs",
+                  found=f"{type(module).__name__}, which raised {_error_text(error)}", subject=subject)
+        if not _same(value, reference, rtol=1e-5, atol=1e-5):
+            for code, name, lookalike in _LOOKALIKES[task]:
+                if _same(value, lookalike(outputs, targets), rtol=1e-5, atol=1e-5):
+                    _fail(code, expected=f"{expected}: {reference.item():.5f}",
+                          found=f"{value.item():.5f}, what {name} gives", subject=subject)
+            _fail("loss-wrong-for-task", expected=f"{expected}: {reference.item():.5f}",
+                  found=f"{type(module).__name__}: {value.item() if isinstance(value, torch.Tensor) else value!r}",
+                  subject=subject)
+        again = _call_choose(choose_loss, task)
+        if isinstance(again, tuple) and again and again[0] is module:
+            _fail("loss-shared-instance", expected="a new module at every call", found="the same object twice",
+                  subject=subject)
