@@ -1,0 +1,587 @@
+"""Lesson 05 (backward): the catalogue of typical mistakes and the checks that recognise them.
+
+Each check runs the learner's function on seeded inputs the notebook never prints, records what the
+function does (the points at which it evaluates ``f``, their dtype, the autograd calls it makes,
+how often ``backward`` runs) and compares the result with PyTorch. A mistake is named by what it
+does, not by a mismatch alone: a float32 nudge is seen in the dtype ``f`` receives, a one-sided
+difference in the points it is evaluated at, autograd in the calls made to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+from unittest import mock
+
+import torch
+from torch.nn import functional as F
+
+from course_utils.checks.core import CheckFailed
+from course_utils.diagnoses import Diagnosis, by_code, raise_diagnosis
+
+LESSON = "05_backward"
+_SECTIONS = {
+    "ex1-tests": "4 · Is the gradient right? Finite differences",
+    "ex2-tests": "5 · The gradient of softmax cross-entropy",
+    "ex3-tests": "2 · Gradients accumulate: why `zero_grad` exists",
+}
+
+
+def _row(code: str, exercise: str, family: str, what: str, hint: str) -> Diagnosis:
+    return Diagnosis(code, what, hint, family, lesson=LESSON, exercise=exercise, section=_SECTIONS[exercise])
+
+
+CATALOGUE = (
+    # Exercise 1 · numerical_gradient
+    _row("numgrad-autograd", "ex1-tests", "not-allowed",
+         "numerical_gradient used autograd (backward / torch.autograd.grad / requires_grad): not allowed here",
+         "the exercise is to estimate the gradient from values of f alone: evaluate f at x ± eps·e_i, "
+         "inside torch.no_grad() if you like, and never call backward()."),
+    _row("numgrad-f-never-called", "ex1-tests", "not-allowed",
+         "numerical_gradient never called f, so its result cannot be the gradient of f (a hard-coded result?)",
+         "evaluate f at x + eps·e_i and x - eps·e_i for every element i; the gradient comes from those values."),
+    _row("numgrad-float32", "ex1-tests", "numerics",
+         "f was evaluated at float32 points: the nudges were made in float32",
+         "copy x to float64 before nudging (point = x.detach().double().clone()): in float32, "
+         "1 + 1e-6 is already rounded and f(x+eps) - f(x-eps) keeps only two or three correct digits."),
+    _row("numgrad-all-at-once", "ex1-tests", "numerics",
+         "several elements of x were nudged in the same call of f (all at once, or one not put back)",
+         "nudge one element at a time and put it back before the next: only element i moves by ±eps."),
+    _row("numgrad-one-sided", "ex1-tests", "numerics",
+         "a one-sided difference: f was evaluated at x + eps·e_i (or x - eps·e_i) only",
+         "use the central difference (f(x + eps·e_i) - f(x - eps·e_i)) / (2·eps): its error is about eps², "
+         "the one-sided one's about eps."),
+    _row("numgrad-eps-ignored", "ex1-tests", "interface",
+         "the nudges did not have the size eps that was passed in",
+         "nudge by the eps argument itself, not by a number of your own."),
+    _row("numgrad-default-eps", "ex1-tests", "numerics",
+         "called without eps, the nudges did not have the default size 1e-6",
+         "keep the signature numerical_gradient(f, x, eps=1e-6): a larger eps adds truncation error (about eps²), "
+         "a much smaller one rounding error (about 1e-16 / eps)."),
+    _row("numgrad-divide-by-eps", "ex1-tests", "numerics",
+         "the gradient is twice the central difference: divided by eps instead of 2·eps",
+         "the two points x + eps and x - eps are 2·eps apart: divide f(x+eps) - f(x-eps) by 2·eps."),
+    _row("numgrad-shape", "ex1-tests", "shapes",
+         "numerical_gradient did not return a tensor of x's shape",
+         "build the gradient with torch.zeros_like(point) and fill it element by element (view(-1) helps)."),
+    _row("numgrad-dtype", "ex1-tests", "dtypes",
+         "numerical_gradient did not return a float64 tensor",
+         "return the float64 gradient as it is; do not convert it back to x's dtype."),
+    _row("numgrad-changed-x", "ex1-tests", "interface",
+         "numerical_gradient changed the caller's x",
+         "nudge a float64 copy, never x: x.double() is x itself when x is already float64, so clone it."),
+    _row("numgrad-wrong-values", "ex1-tests", "numerics",
+         "numerical_gradient does not match the central difference",
+         "grad[i] = (f(x + eps·e_i) - f(x - eps·e_i)) / (2·eps), with e_i one element set to 1."),
+    _row("numgrad-raised", "ex1-tests", "interface",
+         "numerical_gradient raised an exception",
+         "call it yourself on a small example to see the traceback; note that f may return a one-element "
+         "tensor or a Python float, and float(f(point)) takes both."),
+    # Exercise 1 · relative_error
+    _row("relerr-not-a-float", "ex1-tests", "interface",
+         "relative_error did not return a Python float",
+         "return a float: call .item() on the one-element result."),
+    _row("relerr-zero-division", "ex1-tests", "numerics",
+         "relative_error of two all-zero tensors is not 0 (0 / 0)",
+         "divide by max(max(|a| + |b|), tiny), with tiny = torch.finfo(torch.float64).tiny."),
+    _row("relerr-float32", "ex1-tests", "numerics",
+         "relative_error was computed in float32, which cannot see a difference of 1e-9",
+         "convert both tensors to float64 (a.double(), b.double()) before subtracting."),
+    _row("relerr-no-abs", "ex1-tests", "numerics",
+         "relative_error used max(a - b) instead of max|a - b|",
+         "take the absolute value: (a - b).abs().max()."),
+    _row("relerr-not-max", "ex1-tests", "numerics",
+         "relative_error averaged (or summed) over the elements instead of taking the maximum",
+         "use max_i |a_i - b_i| / max_i (|a_i| + |b_i|): one wrong element must be enough to fail."),
+    _row("relerr-elementwise", "ex1-tests", "numerics",
+         "relative_error divided element by element (the largest |a_i - b_i| / (|a_i| + |b_i|))",
+         "divide the largest difference by the largest |a_i| + |b_i|: an element near 0 must not blow it up."),
+    _row("relerr-scale", "ex1-tests", "numerics",
+         "relative_error is not divided by max(|a| + |b|)",
+         "the scale is max_i (|a_i| + |b_i|), symmetric in a and b, not |b| alone."),
+    _row("relerr-wrong-value", "ex1-tests", "numerics",
+         "relative_error does not follow the formula",
+         "max_i |a_i - b_i| / max(max_i (|a_i| + |b_i|), tiny), in float64, returned as a float."),
+    _row("relerr-raised", "ex1-tests", "interface", "relative_error raised an exception",
+         "call it yourself on a small example to see the traceback; a and b may have different float dtypes: "
+         "convert both to float64."),
+    # Exercise 2 · cross_entropy_grad
+    _row("cegrad-autograd", "ex2-tests", "not-allowed",
+         "cross_entropy_grad used autograd (backward or torch.autograd.grad): not allowed here",
+         "compute the formula directly: (torch.softmax(logits, dim=1) - F.one_hot(targets, C)) / N."),
+    _row("cegrad-one-hot-classes", "ex2-tests", "shapes",
+         "cross_entropy_grad fails on a batch in which the last class does not occur",
+         "give one_hot the number of classes: F.one_hot(targets, num_classes=logits.shape[1])."),
+    _row("cegrad-overflow", "ex2-tests", "numerics",
+         "cross_entropy_grad gives inf or nan for large logits",
+         "use torch.softmax (it subtracts the row maximum before exp) instead of exp(z) / exp(z).sum()."),
+    _row("cegrad-shape", "ex2-tests", "shapes",
+         "cross_entropy_grad did not return a tensor of the logits' shape (N, C)",
+         "softmax(logits, dim=1) and one_hot(targets, C) are both (N, C): subtract them, then divide by N."),
+    _row("cegrad-no-mean", "ex2-tests", "loss",
+         "the gradient is N times too large: the division by N (mean reduction) is missing",
+         "F.cross_entropy averages over the batch, so every row of the gradient is divided by N = len(targets)."),
+    _row("cegrad-sign", "ex2-tests", "loss",
+         "the gradient has the wrong sign: one_hot - softmax",
+         "dL/dz = (softmax - one_hot) / N: the true class's logit has a negative gradient (raising it lowers the loss)."),
+    _row("cegrad-softmax-dim", "ex2-tests", "shapes",
+         "the softmax was taken over the batch (dim=0), not over the classes",
+         "each row is one sample: torch.softmax(logits, dim=1)."),
+    _row("cegrad-no-softmax", "ex2-tests", "loss",
+         "the raw logits were used where the softmax probabilities belong",
+         "dL/dz = (softmax(z) - one_hot) / N: turn the logits into probabilities first."),
+    _row("cegrad-log-softmax", "ex2-tests", "loss",
+         "log_softmax was used where softmax belongs",
+         "the derivative of log-sum-exp is softmax itself: torch.softmax(logits, dim=1), not log_softmax."),
+    _row("cegrad-dtype", "ex2-tests", "dtypes",
+         "cross_entropy_grad did not return the dtype of the logits",
+         "convert one_hot to logits.dtype (F.one_hot(...).to(logits.dtype)) and nothing else."),
+    _row("cegrad-changed-logits", "ex2-tests", "interface",
+         "cross_entropy_grad changed the caller's logits",
+         "do not modify logits in place (no -=, no softmax_); work on new tensors."),
+    _row("cegrad-wrong-values", "ex2-tests", "loss",
+         "cross_entropy_grad does not match autograd's gradient",
+         "(torch.softmax(logits, dim=1) - F.one_hot(targets, C).to(logits.dtype)) / N."),
+    _row("cegrad-raised", "ex2-tests", "interface", "cross_entropy_grad raised an exception",
+         "call it yourself on a small example to see the traceback; logits is (N, C) floating point, "
+         "targets (N,) integer class indices in 0 … C-1."),
+    # Exercise 3 · accumulated_grad
+    _row("accgrad-graph-freed", "ex3-tests", "gradients",
+         "backward() ran twice through one graph, which the first call freed",
+         "run loss_fn(copy) again before each backward() (a fresh graph), or pass retain_graph=True."),
+    _row("accgrad-not-a-leaf", "ex3-tests", "gradients",
+         "the copy's .grad was None: the copy was not a leaf tensor",
+         "make the copy a leaf: w.detach().clone().requires_grad_(True) (w.clone() alone stays in w's graph)."),
+    _row("accgrad-touched-w", "ex3-tests", "gradients",
+         "accumulated_grad changed the caller's w or its .grad",
+         "work on a fresh leaf copy, w.detach().clone().requires_grad_(True), never on w itself."),
+    _row("accgrad-multiplied", "ex3-tests", "not-allowed",
+         "accumulated_grad ran backward() once and multiplied the gradient by times: not allowed here",
+         "the exercise is to watch .grad add up: call backward() on loss_fn(copy) `times` times, never zeroing."),
+    _row("accgrad-zeroed", "ex3-tests", "gradients",
+         "the gradient was cleared between the backward() calls, so it did not accumulate",
+         "do not zero .grad (no copy.grad = None, no zero_()) between the calls: the point is to see it add up."),
+    _row("accgrad-wrong-count", "ex3-tests", "gradients",
+         "backward() ran a different number of times than `times`",
+         "loop exactly `times` times: for _ in range(times): loss_fn(copy).backward()."),
+    _row("accgrad-returned-weights", "ex3-tests", "interface",
+         "accumulated_grad returned the copy of w itself, not its gradient",
+         "return copy.grad, the accumulated gradient, not copy."),
+    _row("accgrad-dtype", "ex3-tests", "dtypes",
+         "accumulated_grad did not return w's dtype",
+         "copy w without changing its dtype: w.detach().clone().requires_grad_(True)."),
+    _row("accgrad-wrong-values", "ex3-tests", "gradients",
+         "accumulated_grad is not `times` × the gradient of one call",
+         "times backward calls on loss_fn(copy), no zeroing between them, then return copy.grad."),
+    _row("accgrad-raised", "ex3-tests", "interface", "accumulated_grad raised an exception",
+         "call it yourself on a small example to see the traceback; make a fresh leaf copy, run "
+         "loss_fn(copy).backward() `times` times, return copy.grad."),
+)
+DIAGNOSES = by_code(CATALOGUE)
+
+
+def _fail(code: str, *, expected: Any, found: Any, subject: str) -> None:
+    raise_diagnosis(DIAGNOSES[code], expected=expected, found=found, subject=subject)
+
+
+def _error_text(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}".splitlines()[0][:300]
+
+
+def _run(function: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, BaseException | None]:
+    """Call the learner's function; an exception is a finding to report, not a crash of the check."""
+    try:
+        return function(*args, **kwargs), None
+    except CheckFailed:
+        raise
+    except Exception as error:  # noqa: BLE001
+        return None, error
+
+
+@contextlib.contextmanager
+def _autograd_calls() -> Iterator[list[str]]:
+    """Count calls of torch.autograd.backward (which Tensor.backward uses) and torch.autograd.grad.
+
+    torch.autograd.functional and torch.func end in these two as well. The originals still run,
+    so code under test behaves as usual.
+    """
+    calls: list[str] = []
+    original_backward, original_grad = torch.autograd.backward, torch.autograd.grad
+
+    def backward(*args: Any, **kwargs: Any) -> Any:
+        calls.append("backward")
+        return original_backward(*args, **kwargs)
+
+    def grad(*args: Any, **kwargs: Any) -> Any:
+        calls.append("grad")
+        return original_grad(*args, **kwargs)
+
+    with mock.patch.object(torch.autograd, "backward", backward), mock.patch.object(torch.autograd, "grad", grad):
+        yield calls
+
+
+def _close(a: torch.Tensor, b: torch.Tensor, rtol: float, atol: float) -> bool:
+    return a.shape == b.shape and bool(torch.allclose(a.double(), b.double(), rtol=rtol, atol=atol))
+
+
+# --- Exercise 1 · numerical_gradient ------------------------------------------------------------
+
+class _RecordedFunction:
+    """A scalar function of a tensor that records every point it is evaluated at."""
+
+    def __init__(self, weights: torch.Tensor, *, as_float: bool = False) -> None:
+        self.weights = weights
+        self.as_float = as_float
+        self.points: list[torch.Tensor] = []
+        self.dtypes: list[torch.dtype] = []
+        self.tracked = False
+
+    def __call__(self, t: torch.Tensor) -> Any:
+        self.points.append(t.detach().double().clone())
+        self.dtypes.append(t.dtype)
+        self.tracked = self.tracked or t.requires_grad
+        value = (torch.sin(t) * self.weights.to(t.dtype)).sum() + (t ** 3).sum() / 3
+        return float(value.detach()) if self.as_float else value
+
+    def exact_central(self, x: torch.Tensor, eps: float, *, one_sided: bool = False) -> torch.Tensor:
+        """The central (or forward) difference of this function at x, computed exactly as intended."""
+        def value(t: torch.Tensor) -> float:
+            return float((torch.sin(t) * self.weights.double()).sum() + (t ** 3).sum() / 3)
+
+        point, grad = x.detach().double().clone(), torch.zeros(x.shape, dtype=torch.float64)
+        flat_point, flat_grad = point.view(-1), grad.view(-1)
+        base = value(point)
+        for i in range(flat_point.numel()):
+            original = flat_point[i].item()
+            flat_point[i] = original + eps
+            plus = value(point)
+            flat_point[i] = original - eps
+            minus = value(point)
+            flat_point[i] = original
+            flat_grad[i] = (plus - base) / eps if one_sided else (plus - minus) / (2 * eps)
+        return grad
+
+
+def _nudges(points: list[torch.Tensor], x64: torch.Tensor) -> tuple[bool, dict[int, list[float]]]:
+    """For every evaluation point: did more than one element move, and which signed nudge each element got.
+
+    A change far below the point's largest is rounding drift (an element not put back exactly), reported as a changed x.
+    """
+    several, by_element = False, {}
+    for point in points:
+        if point.shape != x64.shape:
+            continue
+        delta = (point - x64).reshape(-1)
+        moved = torch.nonzero(delta.abs() > 1e-3 * delta.abs().max()).reshape(-1).tolist()
+        if len(moved) > 1:
+            several = True
+        elif len(moved) == 1:
+            by_element.setdefault(moved[0], []).append(delta[moved[0]].item())
+    return several, by_element
+
+
+def _numerical_gradient_findings(numerical_gradient: Callable[..., Any], x: torch.Tensor, eps: float | None,
+                                 weights: torch.Tensor, *, as_float: bool = False) -> torch.Tensor:
+    """Run numerical_gradient once on a recorded function; raise the first mistake it shows."""
+    subject = "numerical_gradient"
+    f = _RecordedFunction(weights, as_float=as_float)
+    x_before = x.clone()
+    x64 = x.detach().double().clone()
+    args = (f, x) if eps is None else (f, x, eps)
+    used_eps = 1e-6 if eps is None else eps
+    with _autograd_calls() as autograd:
+        result, error = _run(numerical_gradient, *args)
+    where = f"x of shape {tuple(x.shape)} and dtype {x.dtype}" + ("" if eps is None else f", eps={eps:g}")
+    if autograd or f.tracked:
+        _fail("numgrad-autograd", subject=subject, expected="f evaluated at nudged copies of x, no autograd",
+              found=f"autograd calls: {', '.join(autograd) or 'none'}; f received a tensor that requires grad: "
+                    f"{f.tracked}")
+    if error is not None and not f.points:
+        _fail("numgrad-raised", subject=subject, expected=f"a gradient for {where}", found=_error_text(error))
+    if not f.points:
+        _fail("numgrad-f-never-called", subject=subject, expected=f"2 calls of f per element of x ({2 * x.numel()})",
+              found=f"no call of f; returned {result!r}"[:200])
+    if any(dtype != torch.float64 for dtype in f.dtypes):
+        _fail("numgrad-float32", subject=subject, expected="f called with float64 tensors",
+              found=f"f called with {sorted({str(d) for d in f.dtypes})} tensors for {where}")
+    several, by_element = _nudges(f.points, x64)
+    if several:
+        _fail("numgrad-all-at-once", subject=subject, expected="one element nudged per call of f",
+              found=f"calls of f in which several elements of x differed from x ({where})")
+    sizes = sorted({round(abs(d), 15) for nudges in by_element.values() for d in nudges})
+    if sizes and not all(math.isclose(size, used_eps, rel_tol=1e-4) for size in sizes):
+        code = "numgrad-default-eps" if eps is None else "numgrad-eps-ignored"
+        _fail(code, subject=subject, expected=f"nudges of ±{used_eps:g}",
+              found=f"nudges of size {', '.join(f'{s:.3g}' for s in sizes[:3])}")
+    if error is not None:
+        _fail("numgrad-raised", subject=subject, expected=f"a gradient for {where}" +
+              (" (f returns a Python float here)" if as_float else ""), found=_error_text(error))
+    if by_element and any(not (any(d > 0 for d in nudges) and any(d < 0 for d in nudges))
+                          for nudges in by_element.values()):
+        _fail("numgrad-one-sided", subject=subject, expected="f at x + eps·e_i and at x - eps·e_i for every i",
+              found="f evaluated on one side of x only" + (" (and at x itself)" if len(f.points) > len(by_element)
+                                                           else ""))
+    if not isinstance(result, torch.Tensor) or result.shape != x.shape:
+        found = f"shape {tuple(result.shape)}" if isinstance(result, torch.Tensor) else f"a {type(result).__name__}"
+        _fail("numgrad-shape", subject=subject, expected=f"a tensor of shape {tuple(x.shape)}", found=found)
+    if not torch.equal(x, x_before) or x.dtype != x_before.dtype:
+        _fail("numgrad-changed-x", subject=subject, expected="x bit-for-bit unchanged",
+              found=f"x changed by up to {(x.detach().double() - x_before.double()).abs().max().item():.3g}")
+    if result.dtype != torch.float64:
+        _fail("numgrad-dtype", subject=subject, expected="torch.float64", found=str(result.dtype))
+    reference = f.exact_central(x, used_eps)
+    if not _close(result, reference, rtol=1e-6, atol=1e-6):
+        if _close(result, 2 * reference, rtol=1e-5, atol=1e-6):
+            _fail("numgrad-divide-by-eps", subject=subject, expected="the central difference",
+                  found="twice the central difference")
+        if _close(result, f.exact_central(x, used_eps, one_sided=True), rtol=1e-6, atol=1e-7):
+            _fail("numgrad-one-sided", subject=subject, expected="the central difference",
+                  found="the one-sided difference (f(x + eps·e_i) - f(x)) / eps")
+        worst = (result.double() - reference).abs().max().item()
+        _fail("numgrad-wrong-values", subject=subject, expected=f"the central difference for {where}",
+              found=f"largest difference {worst:.3g}")
+    return result
+
+
+def check_numerical_gradient(numerical_gradient: Callable[..., Any], *, seed: int = 0) -> None:
+    """Run ``numerical_gradient`` on seeded inputs (float32 and float64, several eps); raise on any mistake."""
+    generator = torch.Generator().manual_seed(seed)
+    shape = (2, 3) if seed % 2 else (3, 2, 2)
+    weights = torch.randn(shape, generator=generator, dtype=torch.float64)
+    x64 = torch.randn(shape, generator=generator, dtype=torch.float64)
+    x32 = (3 * torch.randn(shape, generator=generator)).float()
+    # An eps large enough that a one-sided difference or a wrong divisor stands out (with f returning
+    # a Python float), then the default eps, then a float32 x (nudged in float64, or not).
+    _numerical_gradient_findings(numerical_gradient, x64, 1e-2, weights, as_float=True)
+    _numerical_gradient_findings(numerical_gradient, x64, None, weights)
+    _numerical_gradient_findings(numerical_gradient, x32, None, weights)
+    _numerical_gradient_findings(numerical_gradient, x64[:1].clone(), 3e-4, weights[:1].clone())
+
+
+def check_relative_error(relative_error: Callable[..., Any], *, seed: int = 0) -> None:
+    """Run ``relative_error`` on seeded pairs chosen to tell the usual formulas apart; raise on any mistake."""
+    subject = "relative_error"
+    generator = torch.Generator().manual_seed(seed)
+    a = torch.randn(4, 5, generator=generator)
+    b = torch.randn(4, 5, generator=generator, dtype=torch.float64)
+    a[0, 0], b[0, 0] = 1e-3, -2e-3         # a tiny pair: an element-by-element ratio would make it 1
+    a[1, 1], b[1, 1] = 0.5, 9.5           # b exceeds a there: max(a - b) misses it, max|a - b| does not
+    a64, b64 = a.double(), b
+    expected = ((a64 - b64).abs().max() / (a64.abs() + b64.abs()).max()).item()
+    result, error = _run(relative_error, a, b)
+    if error is not None:
+        _fail("relerr-raised", subject=subject, expected="a float for a float32 and a float64 tensor of shape (4, 5)",
+              found=_error_text(error))
+    if type(result) is not float:
+        _fail("relerr-not-a-float", subject=subject, expected="a Python float", found=f"a {type(result).__name__}")
+    if not math.isclose(result, expected, rel_tol=1e-9, abs_tol=1e-12):
+        a32, b32 = a.float(), b.float()
+        candidates = {
+            "relerr-float32": ((a32 - b32).abs().max() / (a32.abs() + b32.abs()).max()).item(),
+            "relerr-no-abs": ((a64 - b64).max() / (a64.abs() + b64.abs()).max()).item(),
+            "relerr-not-max": ((a64 - b64).abs().mean() / (a64.abs() + b64.abs()).mean()).item(),
+            "relerr-elementwise": ((a64 - b64).abs() / (a64.abs() + b64.abs())).max().item(),
+        }
+        mean_ratio = ((a64 - b64).abs().mean() / (a64.abs() + b64.abs()).max()).item()
+        sum_ratio = ((a64 - b64).abs().sum() / (a64.abs() + b64.abs()).sum()).item()
+        largest = (a64 - b64).abs().max().item()
+        scales = [largest / b64.abs().max().item(), largest / a64.abs().max().item(),
+                  largest / max(a64.abs().max().item(), b64.abs().max().item())]
+        for code, value in candidates.items():
+            if math.isclose(result, value, rel_tol=1e-6):
+                _fail(code, subject=subject, expected=f"{expected:.6g}", found=f"{result:.6g}")
+        if any(math.isclose(result, v, rel_tol=1e-6) for v in (mean_ratio, sum_ratio)):
+            _fail("relerr-not-max", subject=subject, expected=f"{expected:.6g}", found=f"{result:.6g}")
+        if any(math.isclose(result, v, rel_tol=1e-6) for v in scales):
+            _fail("relerr-scale", subject=subject, expected=f"{expected:.6g}", found=f"{result:.6g}")
+        _fail("relerr-wrong-value", subject=subject, expected=f"{expected:.6g}", found=f"{result:.6g}")
+    zeros, error = _run(relative_error, torch.zeros(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64))
+    if error is not None or type(zeros) is not float or zeros != 0.0:
+        _fail("relerr-zero-division", subject=subject, expected="0.0 for two all-zero tensors",
+              found=_error_text(error) if error is not None else repr(zeros))
+    near = torch.tensor([1.0 + 1e-9, 2.0], dtype=torch.float64)
+    exact = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    tiny, error = _run(relative_error, near, exact)
+    expected_tiny = 1e-9 / (2.0 + 1e-9 + 2.0)
+    if error is not None or type(tiny) is not float or not math.isclose(tiny, expected_tiny, rel_tol=1e-5):
+        _fail("relerr-float32", subject=subject, expected=f"{expected_tiny:.4g} for [1 + 1e-9, 2] against [1, 2]",
+              found=_error_text(error) if error is not None else repr(tiny))
+
+
+def check_gradient_checker(numerical_gradient: Callable[..., Any], relative_error: Callable[..., Any],
+                           *, seed: int = 0) -> None:
+    """Exercise 1: both functions, each against its own reference."""
+    check_numerical_gradient(numerical_gradient, seed=seed)
+    check_relative_error(relative_error, seed=seed)
+
+
+# --- Exercise 2 · cross_entropy_grad ------------------------------------------------------------
+
+def _autograd_ce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    with torch.enable_grad():
+        leaf = logits.detach().clone().requires_grad_(True)
+        F.cross_entropy(leaf, targets).backward()
+    return leaf.grad
+
+
+def _ce_call(cross_entropy_grad: Callable[..., Any], logits: torch.Tensor, targets: torch.Tensor,
+             what: str) -> torch.Tensor:
+    subject = "cross_entropy_grad"
+    before = logits.clone()
+    with _autograd_calls() as autograd, torch.no_grad():
+        result, error = _run(cross_entropy_grad, logits, targets)
+    if autograd:
+        _fail("cegrad-autograd", subject=subject, expected="the formula, computed without autograd",
+              found=f"{len(autograd)} autograd call(s) ({', '.join(sorted(set(autograd)))}) for {what}")
+    wrong_shape = not isinstance(result, torch.Tensor) or result.shape != logits.shape
+    if (error is not None or wrong_shape) and int(targets.max()) < logits.shape[1] - 1:
+        _fail("cegrad-one-hot-classes", subject=subject,
+              expected=f"a gradient of shape {tuple(logits.shape)} for {what}, whose targets never reach "
+                       f"class {logits.shape[1] - 1}",
+              found=_error_text(error) if error is not None else f"shape {tuple(result.shape)}")
+    if error is not None:
+        _fail("cegrad-raised", subject=subject, expected=f"a gradient for {what}", found=_error_text(error))
+    if not torch.equal(logits, before):
+        _fail("cegrad-changed-logits", subject=subject, expected="logits unchanged",
+              found=f"logits changed by up to {(logits.double() - before.double()).abs().max().item():.3g}")
+    if not isinstance(result, torch.Tensor) or result.shape != logits.shape:
+        found = f"shape {tuple(result.shape)}" if isinstance(result, torch.Tensor) else f"a {type(result).__name__}"
+        _fail("cegrad-shape", subject=subject, expected=f"shape {tuple(logits.shape)} for {what}", found=found)
+    return result
+
+
+def check_cross_entropy_grad(cross_entropy_grad: Callable[..., Any], *, seed: int = 0, n: int = 12,
+                             classes: int = 5) -> None:
+    """Run ``cross_entropy_grad`` on seeded logits (float32, float64, huge, a missing class); raise on any mistake."""
+    subject = "cross_entropy_grad"
+    generator = torch.Generator().manual_seed(seed)
+    logits = 2 * torch.randn(n, classes, generator=generator)
+    targets = torch.randint(0, classes, (n,), generator=generator)
+    targets[0], targets[-1] = 0, classes - 1  # every check batch but one has the last class
+    what = f"logits of shape ({n}, {classes})"
+    result = _ce_call(cross_entropy_grad, logits, targets, what)
+    reference = _autograd_ce(logits, targets)
+    if not _close(result, reference, rtol=1e-4, atol=1e-6):
+        one_hot = F.one_hot(targets, classes).float()
+        one_hot = F.one_hot(targets, classes).float()
+        candidates = {
+            "cegrad-no-mean": reference * n,
+            "cegrad-sign": -reference,
+            "cegrad-softmax-dim": (torch.softmax(logits, dim=0) - one_hot) / n,
+            "cegrad-no-softmax": (logits - one_hot) / n,
+            "cegrad-log-softmax": (torch.log_softmax(logits, dim=1) - one_hot) / n,
+        }
+        for code, value in candidates.items():
+            # a second slip (no mean, or the sign) on top of the first still shows the first
+            if any(_close(result, variant, rtol=1e-4, atol=1e-6) for variant in (value, value * n, -value, -value * n)):
+                _fail(code, subject=subject, expected=f"(softmax - one_hot) / N for {what}",
+                      found=f"row 0: {[round(v, 4) for v in result[0].tolist()]}, "
+                            f"expected {[round(v, 4) for v in reference[0].tolist()]}")
+        _fail("cegrad-wrong-values", subject=subject, expected=f"autograd's gradient for {what}",
+              found=f"largest difference {(result.double() - reference.double()).abs().max().item():.3g}")
+    if result.dtype != torch.float32:
+        _fail("cegrad-dtype", subject=subject, expected="torch.float32 for float32 logits", found=str(result.dtype))
+    logits64 = (3 * torch.randn(n - 2, classes, generator=generator)).double()
+    targets64 = torch.randint(0, classes, (n - 2,), generator=generator)
+    targets64[0] = classes - 1
+    result64 = _ce_call(cross_entropy_grad, logits64, targets64, f"float64 {what}")
+    if result64.dtype != torch.float64:
+        _fail("cegrad-dtype", subject=subject, expected="torch.float64 for float64 logits", found=str(result64.dtype))
+    if not _close(result64, _autograd_ce(logits64, targets64), rtol=1e-7, atol=1e-10):
+        _fail("cegrad-wrong-values", subject=subject, expected="autograd's gradient for float64 logits",
+              found="values that differ beyond float64 rounding")
+    # Huge logits: exp overflows unless the row maximum is subtracted first.
+    big = logits[-3:].clone()
+    big[:, 0] = 900.0
+    big[:, 1] = -900.0
+    big_targets = targets[-3:]  # ends with the last class
+    big_result = _ce_call(cross_entropy_grad, big, big_targets, "logits of ±900")
+    if not bool(torch.isfinite(big_result).all()):
+        _fail("cegrad-overflow", subject=subject, expected="finite values for logits of ±900",
+              found=f"{big_result[0].tolist()}")
+    if not _close(big_result, _autograd_ce(big, big_targets), rtol=1e-4, atol=1e-6):
+        _fail("cegrad-wrong-values", subject=subject, expected="autograd's gradient for logits of ±900",
+              found="different values")
+    # A batch in which the last class does not occur: one_hot must still have C columns.
+    missing = targets.clamp(max=classes - 2)
+    partial = _ce_call(cross_entropy_grad, logits, missing, f"{what}, targets never reaching class {classes - 1}")
+    if not _close(partial, _autograd_ce(logits, missing), rtol=1e-4, atol=1e-6):
+        _fail("cegrad-one-hot-classes", subject=subject,
+              expected=f"the gradient of {what} whose targets never reach class {classes - 1}",
+              found="a wrong result")
+
+
+# --- Exercise 3 · accumulated_grad --------------------------------------------------------------
+
+class _CountingLoss:
+    """A loss function that counts its calls and the backward passes through its results."""
+
+    def __init__(self, inputs: torch.Tensor) -> None:
+        self.inputs = inputs
+        self.calls = 0
+        self.backwards = 0
+
+    def __call__(self, weight: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        loss = (torch.tanh(self.inputs.to(weight.dtype) @ weight) ** 2).mean()  # saves tensors: one graph, one walk
+        if loss.requires_grad:
+            loss.register_hook(self._count)
+        return loss
+
+    def _count(self, grad: torch.Tensor) -> None:
+        self.backwards += 1
+
+
+def check_accumulated_grad(accumulated_grad: Callable[..., Any], *, seed: int = 0, times: int = 3) -> None:
+    """Run ``accumulated_grad`` with a counting loss on seeded float32 and float64 ``w``; raise on any mistake."""
+    _accumulated_grad_findings(accumulated_grad, seed=seed, times=times, dtype=torch.float32)
+    _accumulated_grad_findings(accumulated_grad, seed=seed + 1, times=times + 1, dtype=torch.float64)
+
+
+def _accumulated_grad_findings(accumulated_grad: Callable[..., Any], *, seed: int, times: int,
+                               dtype: torch.dtype) -> None:
+    subject = "accumulated_grad"
+    generator = torch.Generator().manual_seed(seed)
+    inputs = torch.randn(6, 4, generator=generator, dtype=torch.float64)
+    w = torch.randn(4, 3, generator=generator, dtype=dtype).requires_grad_(True)
+    w.grad = torch.full_like(w, 0.5)  # an old gradient of the caller's, to be left alone
+    w_before, grad_before = w.detach().clone(), w.grad.clone()
+    leaf = w.detach().clone().requires_grad_(True)
+    single = torch.autograd.grad(_CountingLoss(inputs)(leaf), leaf)[0]
+    loss_fn = _CountingLoss(inputs)
+    result, error = _run(accumulated_grad, loss_fn, w, times)
+    where = f"times={times}, w of shape (4, 3) and dtype {dtype}"
+    if error is not None:
+        text = _error_text(error)
+        if "second time" in text or "freed" in text:
+            _fail("accgrad-graph-freed", subject=subject, expected=f"{times} backward passes ({where})", found=text)
+        if "leaf" in text:
+            _fail("accgrad-not-a-leaf", subject=subject, expected="a leaf copy of w that requires grad", found=text)
+        _fail("accgrad-raised", subject=subject, expected=f"the accumulated gradient ({where})", found=text)
+    if result is None:
+        _fail("accgrad-not-a-leaf", subject=subject, expected=f"a tensor of shape (4, 3) ({where})", found="None")
+    if not torch.equal(w.detach(), w_before) or w.grad is None or not torch.equal(w.grad, grad_before):
+        _fail("accgrad-touched-w", subject=subject, expected="w and w.grad unchanged",
+              found="w.grad changed" if torch.equal(w.detach(), w_before) else "w changed")
+    if not isinstance(result, torch.Tensor) or result.shape != w.shape:
+        found = f"shape {tuple(result.shape)}" if isinstance(result, torch.Tensor) else f"a {type(result).__name__}"
+        _fail("accgrad-wrong-values", subject=subject, expected="a tensor of w's shape (4, 3)", found=found)
+    if _close(result, w_before, rtol=1e-6, atol=1e-7):
+        _fail("accgrad-returned-weights", subject=subject, expected=f"{times} × the gradient", found="w's values")
+    counted = f"{loss_fn.calls} call(s) of loss_fn and {loss_fn.backwards} backward pass(es) for times={times}"
+    expected_value = times * single
+    if _close(result, expected_value, rtol=1e-5, atol=1e-7):
+        if loss_fn.backwards == 1 and times > 1:
+            _fail("accgrad-multiplied", subject=subject, expected=f"{times} backward passes", found=counted)
+        if result.dtype != dtype:
+            _fail("accgrad-dtype", subject=subject, expected=str(dtype), found=str(result.dtype))
+        return
+    if loss_fn.backwards == times and _close(result, single, rtol=1e-5, atol=1e-7):
+        _fail("accgrad-zeroed", subject=subject, expected=f"{times} × the gradient of one call",
+              found=f"the gradient of one call ({counted})")
+    if loss_fn.backwards != times:
+        _fail("accgrad-wrong-count", subject=subject, expected=f"{times} backward passes", found=counted)
+    _fail("accgrad-wrong-values", subject=subject, expected=f"{times} × the gradient of one call ({where})",
+          found=f"largest difference {(result.double() - expected_value.double()).abs().max().item():.3g}")

@@ -1,0 +1,607 @@
+"""Lesson 06 (optimizer step): the catalogue of typical mistakes and the checks that recognise them.
+
+``ManualSGD`` is run on seeded parameters and losses the notebook never prints, and its trajectory
+is compared with PyTorch's update rule and with the trajectories of the usual wrong rules (a
+dampened or Nesterov momentum, one buffer for all parameters, weight decay outside the buffer, ...),
+so that a mismatch is named by the rule the learner actually wrote. ``train_step`` is run with a
+recording model, loss and optimizer that see the order of ``zero_grad``, ``backward`` and ``step``
+and the gradients each step finds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from unittest import mock
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from course_utils.checks.core import CheckFailed
+from course_utils.diagnoses import Diagnosis, by_code, raise_diagnosis
+
+LESSON = "06_optimizer_step"
+_SECTIONS = {"ex1-tests": "2 · `torch.optim.SGD`: the same step, and momentum",
+             "ex2-tests": "4 · Where `zero_grad` goes"}
+
+
+def _row(code: str, exercise: str, family: str, what: str, hint: str) -> Diagnosis:
+    return Diagnosis(code, what, hint, family, lesson=LESSON, exercise=exercise, section=_SECTIONS[exercise])
+
+
+CATALOGUE = (
+    # Exercise 1 · ManualSGD
+    _row("sgd-wraps-torch-optim", "ex1-tests", "not-allowed",
+         "ManualSGD used torch.optim.SGD (or another torch.optim optimizer): not allowed here",
+         "write the update yourself, with the parameters' .grad: the point of the exercise is to see that it is "
+         "a few lines."),
+    _row("sgd-no-torch-no-grad", "ex1-tests", "modes",
+         "step() changed a parameter in place outside torch.no_grad(): PyTorch raised 'a leaf Variable that "
+         "requires grad is being used in an in-place operation'",
+         "put the whole update inside `with torch.no_grad():`: the update is not part of the graph."),
+    _row("sgd-parameters-unchanged", "ex1-tests", "optimizer",
+         "step() did not move the model's parameters: `p = p - lr * buf` (rebinding) makes a new tensor and "
+         "leaves the parameter as it was",
+         "update the parameter itself, in place: p -= lr * buf (or p.sub_(lr * buf)) inside torch.no_grad()."),
+    _row("sgd-params-generator", "ex1-tests", "interface",
+         "only the first step() moved the parameters: the params generator was used up",
+         "model.parameters() can be read once: keep self.params = list(params) in __init__."),
+    _row("sgd-none-grad", "ex1-tests", "interface",
+         "step() failed on a parameter whose .grad is None",
+         "skip such parameters (if p.grad is None: continue), as torch.optim.SGD does."),
+    _row("sgd-none-grad-moved", "ex1-tests", "optimizer",
+         "step() moved a parameter whose .grad is None",
+         "skip parameters without a gradient entirely: no update and no change to their momentum buffer."),
+    _row("sgd-ascent", "ex1-tests", "optimizer",
+         "the parameters moved along the gradient (uphill): p += lr * buf",
+         "subtract: p -= lr * buf; the gradient points uphill."),
+    _row("sgd-momentum-ignored", "ex1-tests", "optimizer",
+         "with momentum > 0 the steps are plain SGD steps: the momentum buffer was not used or not kept",
+         "keep one buffer per parameter between steps (self.buffers[i]) and step by lr * buf."),
+    _row("sgd-shared-buffer", "ex1-tests", "optimizer",
+         "one momentum buffer was shared by all parameters",
+         "keep one buffer per parameter, the same shape as it: self.buffers = [None] * len(self.params)."),
+    _row("sgd-buffer-shared-between-optimizers", "ex1-tests", "optimizer",
+         "two ManualSGD optimizers shared their momentum buffers",
+         "create the buffers in __init__ (self.buffers = ...), never as a class attribute or a default argument."),
+    _row("sgd-buffer-aliases-grad", "ex1-tests", "optimizer",
+         "the momentum buffer is the .grad tensor itself, so zeroing or accumulating .grad changes the buffer",
+         "start the buffer from a copy: buf = p.grad.clone() (or torch.zeros_like(p) then buf.mul_(m).add_(grad))."),
+    _row("sgd-momentum-dampened", "ex1-tests", "optimizer",
+         "the momentum buffer is an average, buf = momentum * buf + (1 - momentum) * grad",
+         "PyTorch adds the full gradient: buf = momentum * buf + grad (and buf = grad on the first step)."),
+    _row("sgd-momentum-nesterov", "ex1-tests", "optimizer",
+         "the step is lr * (grad + momentum * buf) (Nesterov momentum)",
+         "plain momentum steps by the buffer itself: p -= lr * buf, with buf = momentum * buf + grad."),
+    _row("sgd-momentum-stale", "ex1-tests", "optimizer",
+         "the step used the buffer from before this step's gradient was added (the first step did not move)",
+         "update the buffer first (buf = momentum * buf + grad), then step with it: p -= lr * buf."),
+    _row("sgd-weight-decay-ignored", "ex1-tests", "optimizer",
+         "weight_decay had no effect",
+         "add weight_decay * p to the gradient first: d_p = p.grad + weight_decay * p, then momentum and step."),
+    _row("sgd-weight-decay-decoupled", "ex1-tests", "optimizer",
+         "weight decay was applied outside the momentum buffer (p -= lr * weight_decay * p on its own)",
+         "torch.optim.SGD adds weight_decay * p to the gradient before the momentum buffer: "
+         "d_p = p.grad + weight_decay * p; buf = momentum * buf + d_p."),
+    _row("sgd-weight-decay-sign", "ex1-tests", "optimizer",
+         "weight decay pushed the parameters away from 0: d_p = grad - weight_decay * p",
+         "decay pulls towards 0: d_p = p.grad + weight_decay * p."),
+    _row("sgd-weight-decay-changed-grad", "ex1-tests", "optimizer",
+         "step() changed the parameters' .grad (weight decay added to p.grad in place?)",
+         "leave p.grad as backward() left it: d_p = p.grad + weight_decay * p makes a new tensor."),
+    _row("sgd-zero-grad", "ex1-tests", "gradients",
+         "zero_grad() did not clear the gradients",
+         "set p.grad = None for every parameter (or p.grad.zero_() where it is not None)."),
+    _row("sgd-trajectory", "ex1-tests", "optimizer",
+         "the parameters after ManualSGD's steps differ from torch.optim.SGD's",
+         "d_p = grad + weight_decay * p; buf = d_p on a parameter's first step, then momentum * buf + d_p; "
+         "p -= lr * buf, in place, inside torch.no_grad()."),
+    _row("sgd-raised", "ex1-tests", "interface", "ManualSGD raised an exception",
+         "call it yourself on a small example to see the traceback; the signature is "
+         "ManualSGD(params, lr, momentum=0.0, weight_decay=0.0), and step() and zero_grad() take no arguments."),
+    # Exercise 2 · train_step
+    _row("trainstep-no-zero-grad", "ex2-tests", "gradients",
+         "the gradients were not cleared: step() used this batch's gradient plus every earlier one",
+         "call optimizer.zero_grad() at the start of train_step, before loss.backward()."),
+    _row("trainstep-step-before-backward", "ex2-tests", "gradients",
+         "optimizer.step() ran before loss.backward()",
+         "the order is zero_grad, forward, loss, backward, step. A step before backward finds .grad cleared "
+         "(None) and moves nothing; the gradients backward computes afterwards are wiped unused by the next "
+         "zero_grad, so the model never learns."),
+    _row("trainstep-cleared-before-step", "ex2-tests", "gradients",
+         "the gradients were cleared between loss.backward() and optimizer.step(), so the step had none",
+         "zero the gradients before backward() (first thing in train_step), never between backward and step."),
+    _row("trainstep-no-backward", "ex2-tests", "gradients",
+         "loss.backward() was never called",
+         "call loss.backward() after computing the loss and before optimizer.step()."),
+    _row("trainstep-no-grad", "ex2-tests", "modes",
+         "the forward pass ran without gradient tracking (inside torch.no_grad())",
+         "only the update needs torch.no_grad(), and the optimizer does that itself: run the forward pass normally."),
+    _row("trainstep-optimizer-ignored", "ex2-tests", "optimizer",
+         "the optimizer passed to train_step never stepped",
+         "call step() on the `optimizer` argument; do not create an optimizer inside train_step."),
+    _row("trainstep-steps-per-call", "ex2-tests", "optimizer",
+         "optimizer.step() did not run exactly once per call",
+         "one call of train_step = one optimizer.step(), after one loss.backward()."),
+    _row("trainstep-model-ignored", "ex2-tests", "interface",
+         "the model passed to train_step was never called",
+         "compute model(xb) with the `model` argument, not a global model."),
+    _row("trainstep-criterion-ignored", "ex2-tests", "interface",
+         "the criterion passed to train_step was never called",
+         "compute the loss with the `criterion` argument: loss = criterion(model(xb), yb)."),
+    _row("trainstep-batch-ignored", "ex2-tests", "interface",
+         "the loss was not computed on the batch (xb, yb) passed to train_step",
+         "use the xb and yb arguments, not global tensors: criterion(model(xb), yb)."),
+    _row("trainstep-not-a-float", "ex2-tests", "interface",
+         "train_step did not return a Python float",
+         "return loss.item(): a float, which also lets the batch's graph go."),
+    _row("trainstep-loss-after-step", "ex2-tests", "metrics",
+         "train_step returned the loss after the step (a second forward pass), not the loss it stepped on",
+         "return loss.item() of the loss computed before optimizer.step()."),
+    _row("trainstep-wrong-loss", "ex2-tests", "metrics",
+         "train_step returned a number that is not the batch's loss",
+         "return loss.item(), with loss = criterion(model(xb), yb)."),
+    _row("trainstep-trajectory", "ex2-tests", "optimizer",
+         "the parameters after train_step differ from those of a correct step",
+         "optimizer.zero_grad(); loss = criterion(model(xb), yb); loss.backward(); optimizer.step()."),
+    _row("trainstep-raised", "ex2-tests", "interface", "train_step raised an exception",
+         "call it yourself on the running example to see the traceback; "
+         "train_step(model, xb, yb, criterion, optimizer) uses only its arguments."),
+)
+DIAGNOSES = by_code(CATALOGUE)
+
+
+def _fail(code: str, *, expected: Any, found: Any, subject: str) -> None:
+    raise_diagnosis(DIAGNOSES[code], expected=expected, found=found, subject=subject)
+
+
+def _error_text(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}".splitlines()[0][:300]
+
+
+def _run(function: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, BaseException | None]:
+    """Call the learner's code; an exception is a finding to report, not a crash of the check."""
+    try:
+        return function(*args, **kwargs), None
+    except CheckFailed:
+        raise
+    except Exception as error:  # noqa: BLE001
+        return None, error
+
+
+# --- Exercise 1 · ManualSGD ---------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _library_optimizer_use() -> Iterator[list[str]]:
+    """Record every construction or step of a torch.optim optimizer (SGD, Adam, ...) made meanwhile."""
+    used: list[str] = []
+    original_init = torch.optim.Optimizer.__init__
+
+    def init(self: torch.optim.Optimizer, *args: Any, **kwargs: Any) -> None:
+        if type(self).__module__.startswith("torch."):  # a subclass with its own step() is the learner's code
+            used.append(f"torch.optim.{type(self).__name__}(...)")
+        original_init(self, *args, **kwargs)
+
+    patches = [mock.patch.object(torch.optim.Optimizer, "__init__", init)]
+    for name in ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad"):
+        cls = getattr(torch.optim, name)
+        original_step = cls.step
+
+        def step(self: Any, *args: Any, _name: str = name, _original: Any = original_step, **kwargs: Any) -> Any:
+            used.append(f"torch.optim.{_name}.step()")
+            return _original(self, *args, **kwargs)
+
+        patches.append(mock.patch.object(cls, "step", step))
+    with contextlib.ExitStack() as stack:
+        for patch in patches:
+            stack.enter_context(patch)
+        yield used
+
+
+@dataclass(frozen=True)
+class _Settings:
+    lr: float
+    momentum: float
+    weight_decay: float
+
+
+def _problem(seed: int, n_params: int = 3, size: int = 4) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Seeded starting parameters (all of one shape, so a shared buffer runs without error) and per-step data."""
+    generator = torch.Generator().manual_seed(seed)
+    start = [torch.randn(size, generator=generator) for _ in range(n_params)]
+    data = [torch.randn(n_params, size, size, generator=generator) for _ in range(8)]
+    return start, data
+
+
+def _loss(params: list[torch.Tensor], data: torch.Tensor) -> torch.Tensor:
+    """A smooth loss whose gradient changes with the parameters and the step."""
+    return sum((torch.tanh(a @ p) - 0.3).pow(2).sum() + 0.1 * p.pow(2).sum() for a, p in zip(data, params))
+
+
+def _gradients(params: list[torch.Tensor], data: torch.Tensor) -> list[torch.Tensor]:
+    leaves = [p.detach().clone().requires_grad_(True) for p in params]
+    with torch.enable_grad():
+        return list(torch.autograd.grad(_loss(leaves, data), leaves))
+
+
+def _simulate(rule: str, start: list[torch.Tensor], data: list[torch.Tensor], steps: int,
+              s: _Settings) -> list[list[torch.Tensor]]:
+    """The trajectory of one update rule, PyTorch's ("torch") or a typical wrong one."""
+    params = [p.clone() for p in start]
+    buffers: list[torch.Tensor | None] = [None] * len(params)
+    shared: torch.Tensor | None = None
+    trajectory = []
+    for step in range(steps):
+        grads = _gradients(params, data[step])
+        for i, (p, g) in enumerate(zip(params, grads)):
+            wd = 0.0 if rule == "wd-ignored" else -s.weight_decay if rule == "wd-sign" else s.weight_decay
+            d_p = g if rule == "wd-decoupled" else g + wd * p
+            if rule == "no-momentum" or s.momentum == 0:
+                update = d_p
+            elif rule == "shared":
+                shared = d_p.clone() if shared is None else s.momentum * shared + d_p
+                update = shared
+            elif rule == "dampened":
+                buffers[i] = d_p.clone() if buffers[i] is None else s.momentum * buffers[i] + (1 - s.momentum) * d_p
+                update = buffers[i]
+            elif rule == "dampened-from-zero":
+                previous = torch.zeros_like(p) if buffers[i] is None else buffers[i]
+                buffers[i] = s.momentum * previous + (1 - s.momentum) * d_p
+                update = buffers[i]
+            elif rule == "stale":
+                update = torch.zeros_like(p) if buffers[i] is None else buffers[i]
+                buffers[i] = s.momentum * update + d_p
+            else:
+                buffers[i] = d_p.clone() if buffers[i] is None else s.momentum * buffers[i] + d_p
+                update = d_p + s.momentum * buffers[i] if rule == "nesterov" else buffers[i]
+            if rule == "wd-decoupled":
+                update = update + s.weight_decay * p
+            params[i] = p + s.lr * update if rule == "ascent" else p - s.lr * update
+        trajectory.append([p.clone() for p in params])
+    return trajectory
+
+
+_RULE_CODES = {
+    "ascent": "sgd-ascent", "no-momentum": "sgd-momentum-ignored", "shared": "sgd-shared-buffer",
+    "dampened": "sgd-momentum-dampened", "dampened-from-zero": "sgd-momentum-dampened",
+    "nesterov": "sgd-momentum-nesterov", "stale": "sgd-momentum-stale", "wd-ignored": "sgd-weight-decay-ignored",
+    "wd-decoupled": "sgd-weight-decay-decoupled", "wd-sign": "sgd-weight-decay-sign",
+}
+
+
+def _same(a: list[torch.Tensor], b: list[torch.Tensor], atol: float = 1e-5) -> bool:
+    return all(x.shape == y.shape and bool(torch.allclose(x, y, rtol=1e-4, atol=atol)) for x, y in zip(a, b))
+
+
+def _construct(manual_sgd: type, params: Any, s: _Settings) -> Any:
+    subject = "ManualSGD"
+    with _library_optimizer_use() as used:
+        optimizer, error = _run(manual_sgd, params, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+    if used or isinstance(optimizer, torch.optim.SGD):
+        _fail("sgd-wraps-torch-optim", subject=subject, expected="an update written by hand",
+              found=f"ManualSGD created {', '.join(used) or 'a torch.optim.SGD'}")
+    if error is not None:
+        _fail("sgd-raised", subject=subject,
+              expected=f"ManualSGD(params, lr={s.lr}, momentum={s.momentum}, weight_decay={s.weight_decay})",
+              found=_error_text(error))
+    return optimizer
+
+
+def _step(optimizer: Any, what: str) -> None:
+    subject = "ManualSGD.step()"
+    with _library_optimizer_use() as used:
+        _, error = _run(optimizer.step)
+    if used:
+        _fail("sgd-wraps-torch-optim", subject=subject, expected="an update written by hand",
+              found=f"step() called {', '.join(used)}")
+    if error is not None:
+        text = _error_text(error)
+        if "leaf Variable that requires grad" in text:
+            _fail("sgd-no-torch-no-grad", subject=subject, expected=f"a step ({what})", found=text)
+        if isinstance(error, (TypeError, AttributeError)) and "NoneType" in text:
+            _fail("sgd-none-grad", subject=subject, expected="parameters without a gradient skipped", found=text)
+        _fail("sgd-raised", subject=subject, expected=f"a step ({what})", found=text)
+
+
+def _run_trajectory(manual_sgd: type, start: list[torch.Tensor], data: list[torch.Tensor], steps: int,
+                    s: _Settings, *, clear: str = "none") -> tuple[list[list[torch.Tensor]], list[torch.Tensor]]:
+    """Step the learner's optimizer; gradients are cleared by us (set to None, or zeroed in place)."""
+    params = [p.clone().requires_grad_(True) for p in start]
+    optimizer = _construct(manual_sgd, (p for p in params), s)
+    trajectory = []
+    what = f"lr={s.lr}, momentum={s.momentum}, weight_decay={s.weight_decay}"
+    for step in range(steps):
+        for p in params:
+            if clear == "none" or p.grad is None:
+                p.grad = None
+            else:
+                p.grad.zero_()
+        with torch.enable_grad():
+            _loss(params, data[step]).backward()
+        grads_before = [p.grad.clone() for p in params]
+        _step(optimizer, what)
+        if clear == "none" and any(p.grad is None or not torch.equal(p.grad, g) for p, g in zip(params, grads_before)):
+            _fail("sgd-weight-decay-changed-grad", subject="ManualSGD.step()", expected=".grad unchanged by step()",
+                  found=f".grad changed at step {step + 1}")
+        trajectory.append([p.detach().clone() for p in params])
+    return trajectory, params
+
+
+def _describe_divergence(found: list[list[torch.Tensor]], expected: list[list[torch.Tensor]]) -> str:
+    for step, (mine, reference) in enumerate(zip(found, expected), start=1):
+        for index, (a, b) in enumerate(zip(mine, reference)):
+            if not torch.allclose(a, b, rtol=1e-4, atol=1e-5):
+                return (f"parameter {index} after step {step}: {[round(v, 5) for v in a.tolist()]}, "
+                        f"torch.optim.SGD gives {[round(v, 5) for v in b.tolist()]}")
+    return "the same values"
+
+
+def _diagnose_trajectory(manual_sgd: type, start: list[torch.Tensor], data: list[torch.Tensor], s: _Settings,
+                         steps: int = 5) -> None:
+    subject = "ManualSGD"
+    found, params = _run_trajectory(manual_sgd, start, data, steps, s)
+    expected = _simulate("torch", start, data, steps, s)
+    if all(_same(a, b) for a, b in zip(found, expected)):
+        return
+    settings = f"lr={s.lr}, momentum={s.momentum}, weight_decay={s.weight_decay}"
+    if all(torch.equal(p, q) for p, q in zip(found[-1], start)):
+        _fail("sgd-parameters-unchanged", subject=subject, expected=f"parameters that move at every step ({settings})",
+              found=f"parameters exactly as they started, after {steps} steps")
+    if all(torch.equal(p, q) for later in found[1:] for p, q in zip(later, found[0])):
+        _fail("sgd-params-generator", subject=subject, expected="parameters that move at every step",
+              found="parameters that moved at step 1 and never again")
+    for rule, code in _RULE_CODES.items():
+        if rule.startswith("wd") and s.weight_decay == 0:
+            continue
+        if rule in ("no-momentum", "shared", "dampened", "dampened-from-zero", "nesterov", "stale") and s.momentum == 0:
+            continue
+        if all(_same(a, b) for a, b in zip(found, _simulate(rule, start, data, steps, s))):
+            _fail(code, subject=subject, expected=f"torch.optim.SGD's trajectory ({settings})",
+                  found=_describe_divergence(found, expected))
+    _fail("sgd-trajectory", subject=subject, expected=f"torch.optim.SGD's trajectory ({settings})",
+          found=_describe_divergence(found, expected))
+
+
+def check_manual_sgd(manual_sgd: type, *, seed: int = 0) -> None:
+    """Run ``ManualSGD`` on seeded problems (momentum, weight decay, two optimizers, None gradients); raise on any mistake."""
+    subject = "ManualSGD"
+    start, data = _problem(seed)
+    # A new optimizer must start from nothing: state kept on the class shows as a second run that differs.
+    s = _Settings(0.1, 0.9, 0.0)
+    first, _ = _run_trajectory(manual_sgd, start, data, 3, s)
+    second, _ = _run_trajectory(manual_sgd, start, data, 3, s)
+    if not all(_same(a, b, atol=0.0) for a, b in zip(first, second)):
+        _fail("sgd-buffer-shared-between-optimizers", subject=subject,
+              expected="two fresh ManualSGD optimizers on the same problem taking the same steps",
+              found="a second optimizer that took other steps: it started from the first one's buffers")
+    for s in (_Settings(0.1, 0.9, 0.0), _Settings(0.05, 0.0, 0.0), _Settings(0.1, 0.8, 0.2)):
+        _diagnose_trajectory(manual_sgd, start, data, s)
+    s = _Settings(0.1, 0.9, 0.0)
+    expected = _simulate("torch", start, data, 4, s)
+    # Gradients zeroed in place between steps, as model.zero_grad(set_to_none=False) does.
+    found, _ = _run_trajectory(manual_sgd, start, data, 4, s, clear="zero")
+    if not all(_same(a, b) for a, b in zip(found, expected)):
+        _fail("sgd-buffer-aliases-grad", subject=subject,
+              expected="the same trajectory whether .grad is set to None or zeroed in place between steps",
+              found=_describe_divergence(found, expected))
+    # Two optimizers stepped in turn must not share anything.
+    other_start, other_data = _problem(seed + 1)
+    mine = [[p.clone().requires_grad_(True) for p in begin] for begin in (start, other_start)]
+    optimizers = [_construct(manual_sgd, list(params), s) for params in mine]
+    for step in range(4):
+        for params, optimizer, problem in zip(mine, optimizers, (data, other_data)):
+            for p in params:
+                p.grad = None
+            with torch.enable_grad():
+                _loss(params, problem[step]).backward()
+            _step(optimizer, "two optimizers stepped in turn")
+    for params, begin, problem in zip(mine, (start, other_start), (data, other_data)):
+        if not _same([p.detach() for p in params], _simulate("torch", begin, problem, 4, s)[-1]):
+            _fail("sgd-buffer-shared-between-optimizers", subject=subject,
+                  expected="each optimizer following its own torch.optim.SGD trajectory",
+                  found="trajectories that differ once a second ManualSGD steps in between")
+    # A parameter without a gradient is skipped; zero_grad clears every gradient.
+    used, unused = start[0].clone().requires_grad_(True), start[1].clone().requires_grad_(True)
+    optimizer = _construct(manual_sgd, [used, unused], _Settings(0.1, 0.9, 0.1))
+    with torch.enable_grad():
+        (used ** 2).sum().backward()
+    _step(optimizer, "a parameter whose .grad is None")
+    if not torch.equal(unused.detach(), start[1]):
+        _fail("sgd-none-grad-moved", subject=subject, expected="the parameter without a gradient unchanged",
+              found=f"it moved by up to {(unused.detach() - start[1]).abs().max().item():.3g}")
+    if not (used.is_leaf and used.requires_grad):
+        _fail("sgd-parameters-unchanged", subject=subject, expected="a parameter that stays a leaf requiring grad",
+              found=f"is_leaf={used.is_leaf}, requires_grad={used.requires_grad}")
+    unused.grad = torch.ones_like(unused)
+    _, error = _run(optimizer.zero_grad)
+    if error is not None:
+        _fail("sgd-raised", subject="ManualSGD.zero_grad()", expected="the gradients cleared", found=_error_text(error))
+    left = [p for p in (used, unused) if p.grad is not None and bool(p.grad.any())]
+    if left:
+        _fail("sgd-zero-grad", subject="ManualSGD.zero_grad()", expected="every .grad None (or all zeros)",
+              found=f"{len(left)} of 2 parameters still hold a gradient")
+
+
+# --- Exercise 2 · train_step --------------------------------------------------------------------
+
+class _Events:
+    """What happened during one call of train_step, in order."""
+
+    def __init__(self) -> None:
+        self.log: list[str] = []
+        self.forwards: list[tuple[bool, bool]] = []  # (grad enabled, input is the given batch)
+        self.losses: list[tuple[float, bool]] = []   # (value, targets are the given batch)
+        self.grads_at_step: list[list[torch.Tensor | None]] = []
+        self.fresh: dict[int, torch.Tensor] = {}
+        self.batch: tuple[torch.Tensor, torch.Tensor] | None = None
+
+
+class _ProbeModel(nn.Module):
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+        self.events: _Events | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.events is not None:
+            given = self.events.batch is not None and x.shape == self.events.batch[0].shape and bool(
+                torch.equal(x, self.events.batch[0]))
+            self.events.forwards.append((torch.is_grad_enabled(), given))
+        return self.net(x)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:  # noqa: D102
+        if self.events is not None:
+            self.events.log.append("zero_grad")
+        super().zero_grad(set_to_none)
+
+
+class _ProbeCriterion(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: _Events | None = None
+
+    def forward(self, output: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        events = self.events
+        given = events is not None and events.batch is not None and targets.shape == events.batch[1].shape and bool(
+            torch.equal(targets, events.batch[1]))
+        if events is not None:
+            events.losses.append((math.nan, given))  # recorded before a crash of the loss itself
+        loss = F.cross_entropy(output, targets)
+        if events is not None:
+            events.losses[-1] = (loss.item(), given)
+            if loss.requires_grad:
+                loss.register_hook(lambda grad: events.log.append("backward"))
+        return loss
+
+
+class _ProbeSGD(torch.optim.SGD):
+    events: _Events | None = None
+
+    def zero_grad(self, set_to_none: bool = True) -> None:  # noqa: D102
+        if self.events is not None:
+            self.events.log.append("zero_grad")
+        super().zero_grad(set_to_none)
+
+    def step(self, closure: Any = None) -> Any:  # noqa: D102
+        if self.events is not None:
+            self.events.log.append("step")
+            self.events.grads_at_step.append([None if p.grad is None else p.grad.clone()
+                                              for group in self.param_groups for p in group["params"]])
+        return super().step(closure)
+
+
+def _net(seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 4))
+
+
+def _reference_steps(seed: int, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> nn.Module:
+    net = _net(seed)
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    for x, y in batches:
+        optimizer.zero_grad()
+        F.cross_entropy(net(x), y).backward()
+        optimizer.step()
+    return net
+
+
+def _order(log: list[str]) -> str:
+    return ", ".join(log) or "nothing"
+
+
+def check_train_step(train_step: Callable[..., Any], *, seed: int = 0, steps: int = 3) -> None:
+    """Run ``train_step`` with a recording model, loss and SGD(momentum) on seeded batches; raise on any mistake.
+
+    The model's ``.grad`` holds old gradients before the first call, as after earlier work.
+    """
+    subject = "train_step"
+    generator = torch.Generator().manual_seed(seed)
+    batches = [(torch.randn(10, 6, generator=generator), torch.randint(0, 4, (10,), generator=generator))
+               for _ in range(steps)]
+    model, criterion = _ProbeModel(_net(seed)), _ProbeCriterion()
+    for p in model.parameters():
+        p.grad = torch.randn(p.shape, generator=generator)  # gradients left over from earlier work
+    optimizer = _ProbeSGD(model.parameters(), lr=0.1, momentum=0.9)
+    reference = _reference_steps(seed, batches)
+    parameters = list(model.parameters())
+
+    for call, (x, y) in enumerate(batches, start=1):
+        events = _Events()
+        events.batch = (x, y)
+        model.events = criterion.events = optimizer.events = events
+        handles = [p.register_hook(lambda g, i=i: events.fresh.__setitem__(i, g.detach().clone()))
+                   for i, p in enumerate(parameters)]
+        before = [p.detach().clone() for p in parameters]
+        with torch.no_grad():
+            expected_loss = F.cross_entropy(model.net(x), y).item()
+        try:
+            result, error = _run(train_step, model, x, y, criterion, optimizer)
+        finally:
+            for handle in handles:
+                handle.remove()
+            model.events = criterion.events = optimizer.events = None
+        _diagnose_call(events, result, error, call=call, steps_before=before, model=model,
+                       expected_loss=expected_loss)
+    for (name, mine), theirs in zip(model.net.named_parameters(), reference.parameters()):
+        if not torch.allclose(mine, theirs, rtol=1e-5, atol=1e-6):
+            _fail("trainstep-trajectory", subject=subject, expected=f"the parameters of a correct loop after {steps} calls",
+                  found=f"{name} differs by up to {(mine - theirs).abs().max().item():.3g}")
+
+
+def _diagnose_call(events: _Events, result: Any, error: BaseException | None, *, call: int,
+                   steps_before: list[torch.Tensor], model: _ProbeModel, expected_loss: float) -> None:
+    subject = "train_step"
+    order = f"call {call}: {_order(events.log)}"
+    if not events.forwards:
+        _fail("trainstep-model-ignored", subject=subject, expected="model(xb) with the model passed in",
+              found=f"{order}; the model passed in was never called")
+    if any(not enabled for enabled, _ in events.forwards):
+        _fail("trainstep-no-grad", subject=subject, expected="a forward pass that records the graph",
+              found=f"{order}; the forward pass ran with gradient tracking off"
+                    + (f" ({_error_text(error)})" if error is not None else ""))
+    if not any(given for _, given in events.forwards) or (events.losses and not any(g for _, g in events.losses)):
+        _fail("trainstep-batch-ignored", subject=subject, expected="the loss of the batch passed in",
+              found=f"{order}; model or criterion received other tensors than xb, yb")
+    if not events.losses:
+        _fail("trainstep-criterion-ignored", subject=subject, expected="criterion(model(xb), yb) with the criterion passed in",
+              found=f"{order}; the criterion passed in was never called")
+    if error is not None:
+        _fail("trainstep-raised", subject=subject, expected="one training step", found=f"{order}; {_error_text(error)}")
+    backwards, steps = events.log.count("backward"), events.log.count("step")
+    if backwards == 0:
+        _fail("trainstep-no-backward", subject=subject, expected="zero_grad, backward, step", found=order)
+    if steps == 0:
+        moved = any(not torch.equal(p.detach(), q) for p, q in zip(model.parameters(), steps_before))
+        _fail("trainstep-optimizer-ignored", subject=subject, expected="optimizer.step() on the optimizer passed in",
+              found=order + ("; the parameters moved all the same: another optimizer?" if moved else ""))
+    if steps != 1:
+        _fail("trainstep-steps-per-call", subject=subject, expected="1 step per call",
+              found=f"{order}: {steps} steps")
+    first_step, first_backward = events.log.index("step"), events.log.index("backward")
+    grads = events.grads_at_step[0]
+    if first_step < first_backward:
+        seen = "None" if all(g is None for g in grads) else (
+            "zeros" if all(g is None or not bool(g.any()) for g in grads) else "the previous call's gradients")
+        _fail("trainstep-step-before-backward", subject=subject, expected="zero_grad, forward, backward, step",
+              found=f"{order}; the step found {seen} in .grad")
+    fresh = [events.fresh.get(i) for i in range(len(grads))]
+    if all(g is None or not bool(g.any()) for g in grads) and any(f is not None and bool(f.any()) for f in fresh):
+        _fail("trainstep-cleared-before-step", subject=subject, expected="the step to find this batch's gradients",
+              found=f"{order}; the step found every .grad cleared")
+    if any(g is not None and f is not None and not torch.allclose(g, f, rtol=1e-5, atol=1e-7)
+           for g, f in zip(grads, fresh)):
+        _fail("trainstep-no-zero-grad", subject=subject, expected="the step to use this batch's gradients only",
+              found=f"{order}; .grad held this batch's gradient plus older ones")
+    if type(result) is not float:
+        _fail("trainstep-not-a-float", subject=subject, expected="a Python float (loss.item())",
+              found=f"a {type(result).__name__}")
+    if not math.isclose(result, expected_loss, rel_tol=1e-5, abs_tol=1e-6):
+        after = events.losses[-1][0] if len(events.losses) > 1 else None
+        if after is not None and math.isclose(result, after, rel_tol=1e-6, abs_tol=1e-7):
+            _fail("trainstep-loss-after-step", subject=subject, expected=f"{expected_loss:.6f} (before the step)",
+                  found=f"{result:.6f}, the loss of a second forward pass after the step")
+        _fail("trainstep-wrong-loss", subject=subject, expected=f"{expected_loss:.6f}", found=f"{result!r}")
