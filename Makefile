@@ -25,10 +25,10 @@ TEST_STAMP := $(VENV)/.installed-test
 .PHONY: lab test notebooks clean-notebooks install install-test benchmark help
 
 help:
-	@echo "make lab        install into .venv and start JupyterLab on notebooks/"
+	@echo "make lab        install into .venv and start JupyterLab on your own copy, my-notebooks/"
 	@echo "make test       install into .venv (with test tools) and run the whole suite"
 	@echo "make notebooks  regenerate notebooks/ from solutions/ through nbgrader"
-	@echo "make benchmark  time and measure the lesson notebooks and the epoch loop"
+	@echo "make benchmark  time the lessons, the loops (07, 08), grading (local and Dask) and the class report"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,8 +46,13 @@ $(TEST_STAMP): $(BIN)/python pyproject.toml tools/pyproject.toml constraints.txt
 install: $(LAB_STAMP)
 install-test: $(TEST_STAMP)
 
+# Students work in their own git-ignored copy, made on the first run and only topped up with new files
+# later, so `git pull` never conflicts with their answers; the same step turns JupyterLab's news pop-up off.
+MY_NOTEBOOKS ?= my-notebooks
+
 lab: $(LAB_STAMP)
-	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(ROOT_FLAG) $(LAB_ARGS)
+	$(BIN)/python -m course_tools.workspace --source notebooks --target $(MY_NOTEBOOKS)
+	$(BIN)/jupyter lab --ServerApp.root_dir=$(MY_NOTEBOOKS) $(ROOT_FLAG) $(LAB_ARGS)
 
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -61,3 +66,6 @@ clean-notebooks: $(LAB_STAMP)
 benchmark: $(TEST_STAMP)
 	$(BIN)/python benchmarks/lesson_notebooks.py
 	$(BIN)/python benchmarks/epoch_loop.py
+	$(BIN)/python benchmarks/loop_at_scale.py
+	$(BIN)/python benchmarks/grading.py
+	$(BIN)/python benchmarks/report.py

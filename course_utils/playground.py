@@ -5,9 +5,9 @@ default settings and shows the loss curve; moving a slider retrains with the new
 the curve, with the previous run in grey for comparison. Training takes well under a second on a
 CPU (1000 samples, a 10-32-3 network, 5 epochs); runs with many small batches show a progress bar.
 
-Outside a live front end (nbconvert, CI) the playground shows as text: the settings and the loss
-of each epoch of the default run. Importing this module has no side effects (ipywidgets is imported
-when the widget is built).
+Outside a live front end (nbconvert, CI) the playground shows as the loss plot of the default run
+(a PNG) and as text: the settings and the loss of each epoch. Importing this module has no side
+effects (ipywidgets is imported when the widget is built).
 """
 
 from __future__ import annotations
@@ -120,6 +120,8 @@ class Playground(WidgetWithText):
         self.run = train_run(recipe=recipe)
         self.previous: PlaygroundRun | None = None
         self._widget: Any = None
+        self._png_for: tuple | None = None
+        self._png = b""
 
     def as_text(self) -> str:
         """The current run as text, for nbconvert, CI logs and terminals."""
@@ -138,9 +140,19 @@ class Playground(WidgetWithText):
         losses = " → ".join(f"{loss:.2f}" for loss in self.run.losses)
         return f"trained in {self.run.seconds:.2f} s: loss {losses}, validation accuracy {self.run.accuracy:.2f}"
 
+    def _current_png(self) -> bytes:
+        """The loss plot of the current (and previous) run, drawn once per pair of runs."""
+        key = (self.run, self.previous)
+        if self._png_for != key:
+            self._png_for, self._png = key, _png(loss_figure(self.run, self.previous))
+        return self._png
+
+    def _image_png(self) -> bytes:
+        return self._current_png()
+
     def _redraw(self) -> None:
         if self._widget is not None:
-            self._plot.value = _png(loss_figure(self.run, self.previous))
+            self._plot.value = self._current_png()
             self._status.value = self._status_text()
 
     def _build(self) -> Any:
@@ -152,7 +164,7 @@ class Playground(WidgetWithText):
         self._batch = widgets.SelectionSlider(options=list(BATCH_SIZES), value=self.run.batch_size,
                                               description="batch size", continuous_update=False,
                                               style={"description_width": "initial"})
-        self._plot = widgets.Image(value=_png(loss_figure(self.run)), format="png",
+        self._plot = widgets.Image(value=self._current_png(), format="png",
                                    layout=widgets.Layout(width="600px"))
         self._plot.add_class(PLOT_CLASS)
         self._status = widgets.Label(self._status_text())

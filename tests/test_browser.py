@@ -3,7 +3,7 @@
 The test starts JupyterLab on a free localhost port with a fresh token, on a temporary copy of
 lesson 01's student notebook (with the exercises answered, as a student who solved them would
 have it), opens it, runs all cells from the Run menu, answers two quiz questions by clicking and
-reads the feedback, moves the playground's batch-size slider and checks that the loss plot changes,
+reads the feedback (right or wrong, and why; code in the choices rendered as code), moves the playground's batch-size slider and checks that the loss plot changes,
 and saves screenshots under the test's tmp dir. JupyterLab is stopped at the end, whatever happens.
 
 Skipped, with the reason, when Chromium (``apt-get install chromium``) or Playwright is missing.
@@ -29,8 +29,9 @@ import nbformat
 import pytest
 
 from course_tools.notebooks import read_notebook
+from course_tools.workspace import install_lab_settings, lab_settings_dir
 from course_utils.playground import PLOT_CLASS, STATUS_CLASS
-from course_utils.widgets import FEEDBACK_CLASS, QUIZ_CLASS
+from course_utils.widgets import FEEDBACK_CLASS, QUESTION_CLASS, QUIZ_CLASS
 from tests.helpers import ROOT, fill_answers
 
 pytestmark = pytest.mark.browser
@@ -42,10 +43,7 @@ LESSON = "01_dataloader_batching"
 START_TIMEOUT_S = 90
 RUN_ALL_TIMEOUT_MS = 180_000
 STEP_TIMEOUT_MS = 60_000
-# Quiet, isolated JupyterLab: no news or update toasts.
-LAB_SETTINGS = {
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
-}
+NOTIFICATION_PLUGIN = "@jupyterlab/apputils-extension:notification"
 
 
 def _free_port() -> int:
@@ -90,18 +88,18 @@ def lab(tmp_path: Path) -> Iterator[tuple[str, str]]:
     student = read_notebook(ROOT / "notebooks" / LESSON / f"{LESSON}.ipynb")
     source = read_notebook(ROOT / "solutions" / LESSON / f"{LESSON}.ipynb")
     nbformat.write(fill_answers(student, source), str(root / LESSON / f"{LESSON}.ipynb"))
+    # Quiet, isolated JupyterLab: the course's own settings overrides (what `make lab` installs into the
+    # venv, here into a temporary prefix) turn the news and update toasts off; user settings start empty.
+    install_lab_settings(tmp_path / "prefix")
     settings = tmp_path / "lab-settings"
-    for name, values in LAB_SETTINGS.items():
-        path = settings / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(values))
     port, token = _free_port(), uuid.uuid4().hex
     env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"), JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
                JUPYTER_PLATFORM_DIRS="1", OMP_NUM_THREADS="1")
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
                "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-               f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}"]
+               f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
+               f"--LabApp.app_settings_dir={lab_settings_dir(tmp_path / 'prefix')}"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")
     log = tmp_path / "jupyterlab.log"
@@ -114,6 +112,14 @@ def lab(tmp_path: Path) -> Iterator[tuple[str, str]]:
         yield base, token
     finally:
         _stop(process)
+
+
+def _notification_defaults(base: str, token: str) -> dict:
+    """The notification plugin's defaults as JupyterLab serves them (overrides change the schema's defaults)."""
+    url = f"{base}/lab/api/settings/{NOTIFICATION_PLUGIN}?token={token}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        properties = json.load(response)["schema"]["properties"]
+    return {key: spec.get("default") for key, spec in properties.items()}
 
 
 def _run_all_cells(page) -> None:
@@ -135,6 +141,7 @@ def test_a_student_runs_lesson_01_answers_the_quiz_and_plays(lab, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
     base, token = lab
+    assert _notification_defaults(base, token)["fetchNews"] == "false", "the course settings turn the news off"
     expect.set_options(timeout=STEP_TIMEOUT_MS)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
@@ -160,13 +167,19 @@ def test_a_student_runs_lesson_01_answers_the_quiz_and_plays(lab, tmp_path):
                                   has_text="Traceback")
             assert errors.count() == 0, errors.first.inner_text()
 
-            # The quiz: a right and a wrong choice, with immediate feedback.
+            # The quiz: a right and a wrong choice, each with its explanation; code renders as code.
             feedback = quiz.locator(f".{FEEDBACK_CLASS}")
-            quiz.locator("label", has_text="(b) 10").first.click()
-            expect(feedback.nth(0)).to_contain_text("✓ Right")
-            expect(feedback.nth(0)).to_contain_text('Write "b" for q1')
-            quiz.locator("label", has_text="(a) 0").first.click()
-            expect(feedback.nth(1)).to_contain_text("Not (a)")
+            questions = quiz.locator(f".{QUESTION_CLASS}")
+            expect(questions).to_have_count(3)
+            assert "`" not in quiz.inner_text(), "literal backticks in the quiz"
+            expect(questions.nth(2).locator("code", has_text="generator")).to_have_count(1)
+            questions.nth(0).get_by_role("button", name="(b)", exact=True).click()
+            expect(feedback.nth(0)).to_contain_text("✓ (b) is right")
+            expect(feedback.nth(0)).to_contain_text("1000 / 100 = 10")
+            questions.nth(1).get_by_role("button", name="(a)", exact=True).click()
+            expect(feedback.nth(1)).to_contain_text("✗ (a) is not right")
+            expect(feedback.nth(1).locator("code", has_text="drop_last=True")).to_have_count(1)
+            expect(feedback.nth(1)).not_to_contain_text("quiz_answers")
             quiz.screenshot(path=str(tmp_path / "quiz.png"))
 
             # The playground: move the batch-size slider one step, see the plot change.

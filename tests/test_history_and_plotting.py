@@ -60,3 +60,43 @@ def test_plot_history_labels_its_axes():
     assert len(loss_axes.get_lines()) == 3 and len(accuracy_axes.get_lines()) == 2
     with pytest.raises(ValueError, match="at least one epoch"):
         plot_history([])
+
+
+class FakeShell:
+    """Stands in for the running IPython shell: only the cell counter matters to show_figure."""
+
+    execution_count = 5
+
+
+@pytest.fixture
+def shown(monkeypatch):
+    """What show_figure publishes, as a list of display bundles."""
+    import IPython.display
+
+    published = []
+    monkeypatch.setattr("course_utils.plotting._shell", lambda: FakeShell)
+    monkeypatch.setattr(IPython.display, "display", lambda bundle, raw=False: published.append(bundle))
+    monkeypatch.setattr(FakeShell, "execution_count", 5)
+    return published
+
+
+def test_plot_history_shows_its_figure_once_per_cell_as_a_png(shown):
+    import base64
+
+    figure = plot_history(ORIGINAL)
+    assert len(shown) == 1 and set(shown[0]) == {"image/png", "text/plain"}
+    assert base64.b64decode(shown[0]["image/png"]).startswith(b"\x89PNG")
+    assert "Training history" in shown[0]["text/plain"] and "<Figure size" not in shown[0]["text/plain"]
+    figure._ipython_display_()  # the same figure as the cell's last value: not shown twice
+    assert len(shown) == 1
+    FakeShell.execution_count = 6  # typed again in a later cell: shown again
+    figure._ipython_display_()
+    assert len(shown) == 2
+
+
+def test_outside_ipython_nothing_is_displayed(capsys):
+    from course_utils.plotting import CourseFigure, show_figure
+
+    figure = plot_history(ORIGINAL)
+    assert isinstance(figure, CourseFigure) and show_figure(figure) is figure
+    assert capsys.readouterr().out == ""

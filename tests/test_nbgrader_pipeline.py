@@ -98,12 +98,12 @@ def test_zero_for_an_untouched_notebook(graded_course, lesson):
 
 
 def test_skip_execution_tags_earn_nothing(graded_course):
-    assert score(graded_course[1], "skipper", FIRST) == (0.0, 12.0)
+    assert score(graded_course[1], "skipper", FIRST) == (0.0, 9.0)
 
 
 def test_stderr_warning_in_a_test_cell_does_not_zero_a_correct_answer(graded_course):
     course, rows = graded_course
-    assert score(rows, "warner", FIRST) == (12.0, 12.0)
+    assert score(rows, "warner", FIRST) == (9.0, 9.0)
     graded = read_notebook(course / "autograded" / "warner" / FIRST / f"{FIRST}.ipynb")
     shown = "".join(output.get("text", "") for cell in graded.cells if cell.id == "ex3-tests"
                     for output in cell.outputs)
@@ -115,7 +115,7 @@ def test_a_buggy_loop_loses_the_marks_of_its_exercise_only(graded_course):
     graded = read_notebook(course / "autograded" / "buggy" / LOOP / f"{LOOP}.ipynb")
     cells = grade_cells(graded)
     assert cells["ex1-tests"] == 0 and cells["ex2-tests"] == 1
-    assert all(cells[f"quiz-q{i}"] == 1 for i in (1, 2, 3))
+    assert not any(cell_id.startswith("quiz-") for cell_id in cells), "quizzes earn no points"
     errors = "".join(o.get("evalue", "") for c in graded.cells if c.id == "ex1-tests" for o in c.outputs)
     assert "[accumulated-gradients]" in errors
     raw, maximum = score(rows, "buggy", LOOP)

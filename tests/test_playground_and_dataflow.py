@@ -52,6 +52,16 @@ def test_outside_a_front_end_the_playground_is_text():
     assert "lr 0.1, batch 100" in playground.as_text() and "validation accuracy" in playground.as_text()
 
 
+def test_an_executed_notebook_shows_the_playground_plot_as_an_image():
+    import base64
+
+    playground = training_playground()
+    png = base64.b64decode(playground._repr_mimebundle_()["image/png"])
+    assert png.startswith(b"\x89PNG") and png == playground.widget.children[2].value
+    playground.retrain(0.5, 50)
+    assert base64.b64decode(playground._repr_mimebundle_()["image/png"]) == playground.widget.children[2].value != png
+
+
 def test_data_flow_has_five_stages_with_the_running_example_shapes():
     stages = trace_data_flow()
     assert tuple(stage.name for stage in stages) == STAGE_NAMES
