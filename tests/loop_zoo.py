@@ -1,8 +1,10 @@
 """Training loops for lesson 07's grader: correct variants in different styles, and a zoo of bugs.
 
-Each entry is the source of one notebook exercise cell (it defines ``train_one_epoch`` or
-``evaluate``), so the same code runs both through the library and through the lesson's real grade
-cells. A buggy entry names the bug code its failure message must carry (course_utils.loop_grader.BUGS).
+Each entry is the source of one notebook exercise cell (it defines ``train_one_epoch``,
+``evaluate`` or ``fit``), so the same code runs both through the library and through the lesson's
+real grade cells. A buggy entry names the bug code its failure message must carry
+(course_utils.loop_grader.BUGS). A ``fit`` entry calls ``train_one_epoch`` and ``evaluate`` by
+their global names and finds ``trange`` where the lesson's setup cell imports it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from textwrap import dedent
 @dataclass(frozen=True)
 class Variant:
     name: str
-    function: str  # "train_one_epoch" or "evaluate"
+    function: str  # "train_one_epoch", "evaluate" or "fit"
     source: str
     bug: str | None = None  # None for a correct variant
 
@@ -25,6 +27,10 @@ def train(name: str, body: str, bug: str | None = None) -> Variant:
 
 def evaluation(name: str, body: str, bug: str | None = None) -> Variant:
     return Variant(name, "evaluate", dedent(body).strip(), bug)
+
+
+def fitting(name: str, body: str, bug: str | None = None) -> Variant:
+    return Variant(name, "fit", dedent(body).strip(), bug)
 
 
 CANONICAL_TRAIN = """
@@ -54,6 +60,18 @@ def evaluate(model, loader, criterion, device):
             correct += (logits.argmax(dim=1) == targets).sum().item()
             total_samples += len(targets)
     return total_loss / total_samples, correct / total_samples
+"""
+
+
+CANONICAL_FIT = """
+def fit(model, train_loader, val_loader, criterion, optimizer, device, epochs):
+    model.to(device)
+    history = []
+    for epoch in trange(1, epochs + 1, desc="epochs", leave=False):
+        loss = train_one_epoch(model, train_loader, criterion, optimizer, device)
+        val_loss, accuracy = evaluate(model, val_loader, criterion, device)
+        history.append({"epoch": epoch, "loss": loss, "val_loss": val_loss, "accuracy": accuracy})
+    return history
 """
 
 
@@ -115,7 +133,7 @@ CORRECT = [
             loss = criterion(model(xb), yb)
             loss.backward()
             optimizer.step()
-            return float(loss) * len(yb)
+            return loss.item() * len(yb)
 
         def train_one_epoch(model, loader, criterion, optimizer, device):
             model.train()
@@ -138,6 +156,141 @@ CORRECT = [
             mean_loss = sum(l * s for l, s in zip(losses, sizes)) / n
             accuracy = sum(h * s for h, s in zip(hits, sizes)) / n
             return float(mean_loss), float(accuracy)
+    """),
+    train("enumerate-detach-item-and-numel", """
+        def train_one_epoch(model, loader, criterion, optimizer, device):
+            model.train(True)
+            optimizer.zero_grad()
+            running_loss, n = 0.0, 0
+            for i, (inputs, labels) in enumerate(loader):
+                inputs = inputs.to(device=device)
+                labels = labels.to(device=device)
+                outputs = model(inputs)
+                loss = criterion(outputs, labels)
+                loss.backward()
+                optimizer.step()
+                optimizer.zero_grad()
+                running_loss += loss.detach().item() * labels.numel()
+                n += labels.numel()
+            return running_loss / n
+    """),
+    train("model-moved-again-and-float-of-detached", """
+        def train_one_epoch(model, loader, criterion, optimizer, device):
+            model.to(device).train()
+            losses, sizes = [], []
+            for xb, yb in loader:
+                xb, yb = xb.to(device), yb.to(device)
+                optimizer.zero_grad(set_to_none=False)
+                logits = model(xb)
+                loss = criterion(logits, yb)
+                loss.backward()
+                optimizer.step()
+                losses.append(float(loss.detach()))
+                sizes.append(len(yb))
+            return sum(l * s for l, s in zip(losses, sizes)) / sum(sizes)
+    """),
+    train("takes-every-batch-first", """
+        def train_one_epoch(model, loader, criterion, optimizer, device):
+            model.train()
+            batches = [(xb.to(device), yb.to(device)) for xb, yb in loader]
+            total = 0.0
+            for xb, yb in batches:
+                optimizer.zero_grad()
+                loss = criterion(model(xb), yb)
+                loss.backward()
+                optimizer.step()
+                total += loss.item() * len(yb)
+            return total / sum(len(yb) for _, yb in batches)
+    """),
+    evaluation("concatenate-then-score-once", """
+        def evaluate(model, loader, criterion, device):
+            model.eval()
+            all_logits, all_targets = [], []
+            with torch.no_grad():
+                for xb, yb in loader:
+                    all_logits.append(model(xb.to(device)))
+                    all_targets.append(yb.to(device))
+            logits, targets = torch.cat(all_logits), torch.cat(all_targets)
+            loss = criterion(logits, targets).item()
+            accuracy = (logits.argmax(dim=1) == targets).float().mean().item()
+            return loss, accuracy
+    """),
+    evaluation("concatenate-on-the-cpu-inference-mode", """
+        def evaluate(model, loader, criterion, device):
+            model.train(False)
+            outputs, labels = [], []
+            with torch.inference_mode():
+                for inputs, targets in loader:
+                    inputs, targets = inputs.to(device), targets.to(device)
+                    outputs.append(model(inputs).cpu())
+                    labels.append(targets.cpu())
+                outputs, labels = torch.cat(outputs), torch.cat(labels)
+                loss = criterion(outputs, labels)
+            _, predicted = torch.max(outputs, 1)
+            return loss.item(), (predicted == labels).sum().item() / labels.size(0)
+    """),
+    evaluation("one-forward-over-the-whole-set", """
+        def evaluate(model, loader, criterion, device):
+            model.eval()
+            batches = [(xb.to(device), yb.to(device)) for xb, yb in loader]
+            inputs = torch.cat([xb for xb, _ in batches])
+            targets = torch.cat([yb for _, yb in batches])
+            with torch.no_grad():
+                logits = model(inputs)
+                loss = criterion(logits, targets)
+            return float(loss), float((logits.argmax(1) == targets).sum()) / len(targets)
+    """),
+    evaluation("no-grad-decorator-enumerate-eq", """
+        @torch.no_grad()
+        def evaluate(model, loader, criterion, device):
+            model.eval()
+            loss_sum, hits, seen = 0.0, 0, 0
+            for step, (xb, yb) in enumerate(loader):
+                xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+                out = model(xb)
+                loss_sum += criterion(out, yb).item() * yb.shape[0]
+                hits += out.argmax(-1).eq(yb).sum().item()
+                seen += yb.shape[0]
+            return loss_sum / seen, hits / seen
+    """),
+    fitting("canonical", CANONICAL_FIT),
+    fitting("tqdm-imported-inside-and-reassigned-model", """
+        def fit(model, train_loader, val_loader, criterion, optimizer, device, epochs):
+            from tqdm.auto import tqdm
+            model = model.to(device)
+            history = []
+            for epoch in tqdm(range(1, epochs + 1), desc="training"):
+                train_loss = train_one_epoch(model, train_loader, criterion, optimizer, device)
+                val_loss, val_acc = evaluate(model, val_loader, criterion, device)
+                history.append(dict(epoch=epoch, loss=train_loss, val_loss=val_loss, accuracy=val_acc))
+            return history
+    """),
+    fitting("manual-bar-with-postfix-and-keywords", """
+        def fit(model, train_loader, val_loader, criterion, optimizer, device, epochs):
+            from tqdm.auto import tqdm
+            model.to(device=device)
+            history = []
+            with tqdm(total=epochs, desc="epochs") as bar:
+                for epoch in range(1, epochs + 1):
+                    loss = train_one_epoch(model=model, loader=train_loader, criterion=criterion,
+                                           optimizer=optimizer, device=device)
+                    val_loss, accuracy = evaluate(model=model, loader=val_loader, criterion=criterion, device=device)
+                    history.append({"epoch": epoch, "loss": loss, "val_loss": val_loss, "accuracy": accuracy})
+                    bar.set_postfix(loss=f"{loss:.3f}", accuracy=f"{accuracy:.2f}")
+                    bar.update(1)
+            return history
+    """),
+    fitting("module-attribute-trange-and-enumerate", """
+        def fit(model, train_loader, val_loader, criterion, optimizer, device, epochs):
+            import tqdm.auto
+            model.to(device)
+            history = []
+            for index, _ in enumerate(tqdm.auto.trange(epochs)):
+                record = {"epoch": index + 1}
+                record["loss"] = train_one_epoch(model, train_loader, criterion, optimizer, device)
+                record["val_loss"], record["accuracy"] = evaluate(model, val_loader, criterion, device)
+                history.append(record)
+            return history
     """),
 ]
 
@@ -188,4 +341,80 @@ BUGGY = [
                "correct / total_samples", "correct / len(loader)"), "eval-accuracy"),
     evaluation("evaluate-softmax-before-loss", mutate(CANONICAL_EVALUATE, "total_loss += criterion(logits, targets).item()",
                "total_loss += criterion(logits.softmax(dim=1), targets).item()"), "softmax-before-loss"),
+    train("builds-its-own-loss", mutate(CANONICAL_TRAIN, "criterion(model(features), targets)",
+          "torch.nn.functional.cross_entropy(model(features), targets)"), "criterion-ignored"),
+    train("sigmoid-before-loss", mutate(CANONICAL_TRAIN, "criterion(model(features), targets)",
+          "criterion(torch.sigmoid(model(features)), targets)"), "not-raw-logits"),
+    train("returns-the-last-batch-loss", mutate(CANONICAL_TRAIN, "return total_loss / total_samples",
+          "return loss.item()"), "wrong-mean"),
+    train("nothing-moved", mutate(CANONICAL_TRAIN, "        features, targets = features.to(device), targets.to(device)\n", ""),
+          "inputs-not-moved"),
+    train("three-steps-per-batch", mutate(CANONICAL_TRAIN, "        optimizer.step()\n",
+          "        for _ in range(3):\n            optimizer.step()\n"), "steps-per-batch"),
+    evaluation("evaluate-inputs-not-moved", mutate(CANONICAL_EVALUATE,
+               "features, targets = features.to(device), targets.to(device)", "targets = targets.to(device)"),
+               "inputs-not-moved"),
+    evaluation("evaluate-targets-not-moved", mutate(CANONICAL_EVALUATE,
+               "features, targets = features.to(device), targets.to(device)", "features = features.to(device)"),
+               "targets-not-moved"),
+    evaluation("evaluate-skips-the-last-batch", mutate(CANONICAL_EVALUATE,
+               "            features, targets = features.to(device), targets.to(device)\n",
+               "            if len(targets) < loader.batch_size:\n                continue\n"
+               "            features, targets = features.to(device), targets.to(device)\n"), "skipped-batches"),
+    evaluation("evaluate-mean-of-batch-means", mutate(mutate(CANONICAL_EVALUATE,
+               "total_loss += criterion(logits, targets).item() * len(targets)", "total_loss += criterion(logits, targets).item()"),
+               "return total_loss / total_samples", "return total_loss / len(loader)"), "eval-loss"),
+    evaluation("evaluate-returns-a-tensor-accuracy", mutate(CANONICAL_EVALUATE,
+               "correct += (logits.argmax(dim=1) == targets).sum().item()", "correct += (logits.argmax(dim=1) == targets).sum()"),
+               "eval-return"),
+    evaluation("evaluate-accuracy-in-percent", mutate(CANONICAL_EVALUATE, "correct / total_samples",
+               "100 * correct / total_samples"), "eval-accuracy"),
+    evaluation("evaluate-builds-its-own-loss", mutate(CANONICAL_EVALUATE, "criterion(logits, targets)",
+               "torch.nn.functional.cross_entropy(logits, targets)"), "criterion-ignored"),
+    evaluation("concatenate-then-softmax", """
+        def evaluate(model, loader, criterion, device):
+            model.eval()
+            all_logits, all_targets = [], []
+            with torch.no_grad():
+                for xb, yb in loader:
+                    all_logits.append(model(xb.to(device)))
+                    all_targets.append(yb.to(device))
+            probabilities, targets = torch.cat(all_logits).softmax(dim=1), torch.cat(all_targets)
+            loss = criterion(probabilities, targets).item()
+            return loss, (probabilities.argmax(dim=1) == targets).float().mean().item()
+    """, "softmax-before-loss"),
+    fitting("fit-never-moves-the-model", mutate(CANONICAL_FIT, "    model.to(device)\n", ""), "fit-model-not-moved"),
+    fitting("fit-moves-the-model-after-training", mutate(mutate(CANONICAL_FIT, "    model.to(device)\n", ""),
+            "    return history", "    model.to(device)\n    return history"), "fit-model-not-moved"),
+    fitting("fit-plain-range", mutate(CANONICAL_FIT, 'trange(1, epochs + 1, desc="epochs", leave=False)',
+            "range(1, epochs + 1)"), "fit-no-progress-bar"),
+    fitting("fit-bar-never-updated", mutate(mutate(CANONICAL_FIT, "    history = []\n",
+            "    history = []\n    from tqdm.auto import tqdm\n    bar = tqdm(total=epochs)\n"),
+            'trange(1, epochs + 1, desc="epochs", leave=False)', "range(1, epochs + 1)"), "fit-no-progress-bar"),
+    fitting("fit-epochs-from-zero", mutate(CANONICAL_FIT, "trange(1, epochs + 1,", "trange(epochs,"), "fit-history"),
+    fitting("fit-one-epoch-too-many", mutate(CANONICAL_FIT, "trange(1, epochs + 1,", "trange(1, epochs + 2,"),
+            "fit-history"),
+    fitting("fit-evaluates-the-training-data", mutate(CANONICAL_FIT, "evaluate(model, val_loader,",
+            "evaluate(model, train_loader,"), "fit-val-loader"),
+    fitting("fit-swaps-the-losses", mutate(CANONICAL_FIT, '"loss": loss, "val_loss": val_loss',
+            '"loss": val_loss, "val_loss": loss'), "fit-values"),
+    fitting("fit-records-the-first-loss-every-epoch", mutate(mutate(CANONICAL_FIT, "    history = []\n",
+            "    history, first = [], None\n"), '"loss": loss,', '"loss": first or loss,').replace(
+            "        history.append", "        first = first or loss\n        history.append"), "fit-values"),
+    fitting("fit-evaluates-before-training", mutate(CANONICAL_FIT,
+            "        loss = train_one_epoch(model, train_loader, criterion, optimizer, device)\n"
+            "        val_loss, accuracy = evaluate(model, val_loader, criterion, device)\n",
+            "        val_loss, accuracy = evaluate(model, val_loader, criterion, device)\n"
+            "        loss = train_one_epoch(model, train_loader, criterion, optimizer, device)\n"), "fit-order"),
+    fitting("fit-makes-a-new-optimizer", mutate(CANONICAL_FIT, "    history = []\n",
+            "    history = []\n    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"), "fit-arguments"),
+    fitting("fit-evaluates-once-at-the-end", """
+        def fit(model, train_loader, val_loader, criterion, optimizer, device, epochs):
+            model.to(device)
+            losses = [train_one_epoch(model, train_loader, criterion, optimizer, device)
+                      for _ in trange(epochs)]
+            val_loss, accuracy = evaluate(model, val_loader, criterion, device)
+            return [{"epoch": e, "loss": l, "val_loss": val_loss, "accuracy": accuracy}
+                    for e, l in enumerate(losses, 1)]
+    """, "fit-calls-per-epoch"),
 ]

@@ -4,42 +4,83 @@ from dataclasses import replace
 
 import pytest
 import torch
+from torch import nn
 from tqdm.auto import trange
 
-from course_utils import loop_grader
+from course_utils import fit_grader, loop_grader
 from course_utils.checks import CheckFailed
-from course_utils.loop_grader import BUGS, Unmoved, converged, run_course_fit
+from course_utils.diagnoses import codes_in
+from course_utils.loop_grader import BUGS, CATALOGUE, Unmoved, converged, run_course_fit
 from course_utils.recipe import DEFAULT_RECIPE
-from tests.loop_zoo import BUGGY, CANONICAL_EVALUATE, CANONICAL_TRAIN, CORRECT
+from tests.loop_zoo import BUGGY, CANONICAL_EVALUATE, CANONICAL_FIT, CANONICAL_TRAIN, CORRECT, mutate
 
-CHECKS = {"train_one_epoch": loop_grader.check_train_one_epoch, "evaluate": loop_grader.check_evaluate}
+CHECKS = {"train_one_epoch": loop_grader.check_train_one_epoch, "evaluate": loop_grader.check_evaluate,
+          "fit": loop_grader.check_fit}
 
 
 def define(source: str) -> dict:
-    namespace = {"torch": torch}
-    exec(source, namespace)  # noqa: S102 - the zoo's own code
+    """Run a cell's source in a namespace like the lesson's: torch, nn, trange, and solutions of ex1 and ex2."""
+    namespace = {"torch": torch, "nn": nn, "trange": trange}
+    exec(CANONICAL_TRAIN + "\n" + CANONICAL_EVALUATE + "\n" + source, namespace)  # noqa: S102 - the zoo's own code
     return namespace
 
 
+def grade(variant) -> None:
+    namespace = define(variant.source)
+    if variant.function == "fit":
+        loop_grader.check_fit(namespace["fit"], namespace["train_one_epoch"], namespace["evaluate"])
+    else:
+        CHECKS[variant.function](namespace[variant.function])
+
+
 def test_the_zoo_is_big_enough():
-    assert len({v.bug for v in BUGGY}) >= 15, "at least 15 distinct bugs"
-    assert len(CORRECT) >= 6, "at least 6 correct variants"
+    for function in CHECKS:
+        assert len({v.bug for v in BUGGY if v.function == function}) >= 5, f"at least 5 distinct bugs of {function}"
+        assert len([v for v in CORRECT if v.function == function]) >= 4, f"at least 4 correct styles of {function}"
     assert {v.bug for v in BUGGY} <= set(BUGS)
+
+
+def test_the_catalogue_places_every_diagnosis_in_lesson_07():
+    assert all(d.lesson == "07_epoch_loop_gpu" and d.exercise in {"ex1-tests", "ex2-tests", "ex3-tests"}
+               and d.section for d in CATALOGUE)
+    assert BUGS["fit-model-not-moved"].exercise == "ex3-tests" and BUGS["eval-loss"].exercise == "ex2-tests"
 
 
 @pytest.mark.parametrize("variant", CORRECT, ids=lambda v: f"{v.function}-{v.name}")
 def test_correct_variants_pass(variant):
-    CHECKS[variant.function](define(variant.source)[variant.function])
+    grade(variant)
 
 
 @pytest.mark.parametrize("variant", BUGGY, ids=lambda v: f"{v.function}-{v.name}")
 def test_each_bug_fails_with_its_own_message(variant):
     with pytest.raises(CheckFailed) as info:
-        CHECKS[variant.function](define(variant.source)[variant.function])
-    headline = str(info.value).strip().splitlines()[0]
-    assert f"[{variant.bug}]" in headline, str(info.value)
+        grade(variant)
+    message = str(info.value)
+    headline = message.strip().splitlines()[0]
+    assert f"[{variant.bug}]" in headline, message
+    assert codes_in(message)[0] == variant.bug
     bug = BUGS[variant.bug]
-    assert bug.what in headline and f"hint:     {bug.hint}" in str(info.value)
+    assert bug.what in headline and f"hint:     {bug.hint}" in message
+
+
+def message_of(function, source: str) -> str:
+    with pytest.raises(CheckFailed) as info:
+        CHECKS[function](define(source)[function])
+    return str(info.value)
+
+
+def test_messages_say_what_happened_with_counts():
+    twice = message_of("train_one_epoch", mutate(CANONICAL_TRAIN, "        optimizer.step()\n",
+                                                  "        optimizer.step()\n        optimizer.step()\n"))
+    assert "optimizer.step() ran 6 times for 3 batches (2 per batch)" in twice
+    frozen = message_of("train_one_epoch", mutate(CANONICAL_TRAIN, "        optimizer.step()\n", ""))
+    assert "stepped 0 times for 3 batches" in frozen
+    unmoved = message_of("evaluate", mutate(CANONICAL_EVALUATE, "features, targets = features.to(device), targets.to(device)",
+                                            "targets = targets.to(device)"))
+    assert "3 of 3 forward passes" in unmoved
+    means = message_of("evaluate", mutate(mutate(CANONICAL_EVALUATE, "* len(targets)\n", "\n"),
+                                          "return total_loss / total_samples", "return total_loss / len(loader)"))
+    assert "the plain mean of the 3 batch losses" in means
 
 
 def test_a_crashing_loop_is_reported_not_raised():
@@ -58,31 +99,41 @@ def test_unmoved_tensors_become_plain_only_when_moved_to_a_device():
     assert type(batch[0]) is Unmoved and len(batch) == 2
 
 
-def fit_from(train_source: str, evaluate_source: str):
-    namespace = define(train_source + "\n" + evaluate_source)
-
-    def fit(model, train_loader, val_loader, criterion, optimizer, device, epochs):
-        model.to(device)
-        history = []
-        for epoch in trange(1, epochs + 1, disable=True):
-            loss = namespace["train_one_epoch"](model, train_loader, criterion, optimizer, device)
-            val_loss, accuracy = namespace["evaluate"](model, val_loader, criterion, device)
-            history.append({"epoch": epoch, "loss": loss, "val_loss": val_loss, "accuracy": accuracy})
-        return history
-
-    return fit, namespace
+BROKEN_TRAIN = mutate(CANONICAL_TRAIN, "        optimizer.zero_grad()\n", "")
 
 
-def test_check_fit_accepts_a_correct_fit():
-    fit, namespace = fit_from(CANONICAL_TRAIN, CANONICAL_EVALUATE)
-    history = loop_grader.check_fit(fit, namespace["train_one_epoch"], namespace["evaluate"])
-    assert len(history) == 5 and converged(history)
+def test_fit_is_judged_on_its_own(capsys):
+    """A correct fit keeps its points when train_one_epoch is broken; the grade cell says which exercise to fix."""
+    namespace = define(BROKEN_TRAIN + "\n" + CANONICAL_FIT)
+    assert loop_grader.check_fit(namespace["fit"], namespace["train_one_epoch"], namespace["evaluate"]) is None
+    assert "Exercise 1 (train_one_epoch) still fails" in capsys.readouterr().out
+    assert namespace["train_one_epoch"].__code__.co_code != fit_grader.reference_train_one_epoch.__code__.co_code, \
+        "the learner's function is back in place after the check"
+
+
+def test_a_fit_that_reaches_a_broken_train_one_epoch_by_another_name_says_so_first():
+    namespace = define(BROKEN_TRAIN + "\n" + CANONICAL_FIT.replace("def fit(", "def fit_with(step, ").replace(
+        "loss = train_one_epoch(", "loss = step("))
+    namespace["fit"] = lambda *args: namespace["fit_with"](namespace["train_one_epoch"], *args)
+    with pytest.raises(CheckFailed) as info:
+        loop_grader.check_fit(namespace["fit"], namespace["train_one_epoch"], namespace["evaluate"])
+    assert codes_in(str(info.value))[0] == "fit-earlier-train", str(info.value)
 
 
 def test_check_fit_rejects_a_malformed_history():
-    fit, namespace = fit_from(CANONICAL_TRAIN, CANONICAL_EVALUATE)
-    with pytest.raises(CheckFailed, match=r"\[fit-history\]"):
-        loop_grader.check_fit(lambda *args: fit(*args)[:-1], namespace["train_one_epoch"], namespace["evaluate"])
+    fit = define(CANONICAL_FIT)["fit"]
+    with pytest.raises(CheckFailed, match=r"\[fit-history\]") as info:
+        loop_grader.check_fit(lambda *args: fit(*args)[:-1])
+    assert "4 records for 5 epochs" in str(info.value)
+
+
+def test_the_probes_leave_tqdm_and_the_namespace_as_they_were():
+    import tqdm.auto
+
+    namespace = define(CANONICAL_FIT)
+    before = dict(namespace), tqdm.auto.trange, tqdm.auto.tqdm
+    loop_grader.check_fit(namespace["fit"])
+    assert (dict(namespace), tqdm.auto.trange, tqdm.auto.tqdm) == before
 
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
@@ -91,8 +142,21 @@ DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_convergence_verdict_is_the_same_for_50_seeds(device):
-    good, _ = fit_from(CANONICAL_TRAIN, CANONICAL_EVALUATE)
-    frozen, _ = fit_from(CANONICAL_TRAIN.replace("        optimizer.step()\n", ""), CANONICAL_EVALUATE)
+    good = define(CANONICAL_FIT.replace('desc="epochs"', "disable=True"))["fit"]
+    frozen = define(CANONICAL_TRAIN.replace("        optimizer.step()\n", "") + "\n"
+                    + CANONICAL_FIT.replace('desc="epochs"', "disable=True"))["fit"]
     seeds = range(50)
     assert all(converged(run_course_fit(good, replace(DEFAULT_RECIPE, seed=s), device)) for s in seeds)
     assert not any(converged(run_course_fit(frozen, replace(DEFAULT_RECIPE, seed=s), device)) for s in seeds)
+
+
+def test_a_fit_that_crashes_in_a_broken_train_one_epoch_reached_by_another_name_says_so_first():
+    namespace = define(mutate(CANONICAL_TRAIN, "    model.train()\n", "    model.train()\n    raise KeyError('oops')\n")
+                       + "\n" + CANONICAL_FIT.replace("def fit(", "def fit_with(step, ").replace(
+                           "loss = train_one_epoch(", "loss = step("))
+    fit = lambda *args: namespace["fit_with"](namespace["train_one_epoch"], *args)  # noqa: E731
+    with pytest.raises(CheckFailed) as info:
+        loop_grader.check_fit(fit, namespace["train_one_epoch"], namespace["evaluate"])
+    assert codes_in(str(info.value))[0] == "fit-earlier-train", str(info.value)
+    with pytest.raises(CheckFailed, match="fit raised KeyError"):
+        loop_grader.check_fit(fit)

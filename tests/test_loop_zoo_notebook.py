@@ -10,10 +10,13 @@ from course_tools.notebooks import read_notebook
 from tests.helpers import ROOT
 from tests.loop_zoo import BUGGY, CORRECT
 
+BROKEN_TRAIN = next(v for v in BUGGY if v.name == "no-zero-grad")
+
 pytestmark = pytest.mark.notebook
 
 LESSON = "07_epoch_loop_gpu"
-GRADE_CELL = {"train_one_epoch": "ex1-tests", "evaluate": "ex2-tests"}
+GRADE_CELL = {"train_one_epoch": "ex1-tests", "evaluate": "ex2-tests", "fit": "ex3-tests"}
+SOLUTION_CELLS = ["ex1-train-one-epoch", "ex2-evaluate", "ex3-fit"]
 
 
 def errors_of(cell) -> str:
@@ -36,11 +39,17 @@ def grade_with_variants(tmp_path_factory):
 
     results = {}
     with client.setup_kernel():
-        for cell_id in ["setup", "ex1-train-one-epoch", "ex2-evaluate"]:
-            run(copy.deepcopy(cells[cell_id]))
+        run(copy.deepcopy(cells["setup"]))
         for variant in CORRECT + BUGGY:
+            for cell_id in SOLUTION_CELLS:  # each variant starts from the solutions of the other exercises
+                run(copy.deepcopy(cells[cell_id]))
             run(new_code_cell(variant.source))
             results[variant] = errors_of(run(copy.deepcopy(cells[GRADE_CELL[variant.function]])))
+        # fit is judged on its own: the solution's fit keeps its points beside a broken train_one_epoch
+        run(copy.deepcopy(cells["ex3-fit"]))
+        run(new_code_cell(BROKEN_TRAIN.source))
+        graded = run(copy.deepcopy(cells["ex3-tests"]))
+        results["fit-beside-a-broken-train"] = (errors_of(graded), "".join(o.get("text", "") for o in graded.outputs))
     return results
 
 
@@ -54,3 +63,9 @@ def test_buggy_variant_fails_the_grade_cell_with_its_message(grade_with_variants
     error = grade_with_variants[variant]
     assert error.startswith("CheckFailed"), error or "the grade cell passed"
     assert f"[{variant.bug}]" in error.splitlines()[1]
+
+
+def test_a_correct_fit_keeps_its_points_when_train_one_epoch_is_broken(grade_with_variants):
+    errors, printed = grade_with_variants["fit-beside-a-broken-train"]
+    assert errors == ""
+    assert "Exercise 1 (train_one_epoch) still fails" in printed and "Exercise 3" in printed

@@ -1,0 +1,394 @@
+"""Judge a learner's ``fit`` on its own, on a CPU-only machine.
+
+``fit`` is run on the course's recipe with the learner's ``train_one_epoch`` and ``evaluate``
+replaced, for the length of the run, by the course's reference implementations (``fit`` finds them
+by their global names). So ``fit`` earns or loses its points by what ``fit`` itself does, whatever
+the state of exercises 1 and 2. The stand-ins record how they were called: how often per epoch,
+in which order and with which arguments. The model records its moves to a device (``.to``,
+``.cuda``) and every tqdm bar the run creates counts its steps, so the device move and the progress
+bar over the epochs are checked without a GPU and without reading printed output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import math
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator, MutableMapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
+from functools import cache
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.std import tqdm as _StdBar
+
+from course_utils.checks.core import CheckFailed
+from course_utils.loop_grader import (
+    Finding, check_convergence, check_evaluate, check_train_one_epoch, crashed, fail, run_learner, times,
+)
+from course_utils.recipe import DEFAULT_RECIPE, TrainingRecipe, default_loaders, default_model, default_optimizer
+
+_KEYS = ("epoch", "loss", "val_loss", "accuracy")
+_TQDM_MODULES = ("tqdm", "tqdm.std", "tqdm.auto", "tqdm.autonotebook", "tqdm.notebook", "tqdm.asyncio", "tqdm.rich")
+
+
+def reference_train_one_epoch(model: nn.Module, loader: Any, criterion: Any, optimizer: Any, device: Any) -> float:
+    """The course's train_one_epoch: mean training loss per sample over one pass of ``loader``."""
+    model.train()
+    total_loss, total_samples = 0.0, 0
+    for features, targets in loader:
+        features, targets = features.to(device), targets.to(device)
+        optimizer.zero_grad()
+        loss = criterion(model(features), targets)
+        loss.backward()
+        optimizer.step()
+        total_loss += loss.item() * len(targets)
+        total_samples += len(targets)
+    return total_loss / total_samples
+
+
+def reference_evaluate(model: nn.Module, loader: Any, criterion: Any, device: Any) -> tuple[float, float]:
+    """The course's evaluate: mean loss per sample and accuracy over ``loader``, without training."""
+    model.eval()
+    total_loss, correct, total_samples = 0.0, 0, 0
+    with torch.no_grad():
+        for features, targets in loader:
+            features, targets = features.to(device), targets.to(device)
+            logits = model(features)
+            total_loss += criterion(logits, targets).item() * len(targets)
+            correct += int((logits.argmax(dim=1) == targets).sum())
+            total_samples += len(targets)
+    return total_loss / total_samples, correct / total_samples
+
+
+@dataclass
+class _FitLog:
+    """What one run of the learner's fit did, as the stand-ins, the model and the bars saw it."""
+
+    model: nn.Module
+    train_loader: Any
+    val_loader: Any
+    criterion: Any
+    optimizer: Any
+    device: torch.device
+    calls: list[str] = field(default_factory=list)  # "train" and "evaluate", in the order they ran
+    train_returns: list[float] = field(default_factory=list)
+    evaluate_returns: list[tuple[float, float]] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    moves: list[tuple[int, torch.device]] = field(default_factory=list)  # (train calls before it, target)
+    bars: list[_CountingBar] = field(default_factory=list)
+
+    def check_arguments(self, function: str, model: Any, loader: Any, criterion: Any, device: Any,
+                        optimizer: Any = None) -> None:
+        wrong = []
+        if model is not self.model:
+            wrong.append("a model other than fit's `model`")
+        expected_loader = self.train_loader if function == "train_one_epoch" else self.val_loader
+        if function == "evaluate" and loader is self.train_loader:
+            self.findings.append(Finding("fit-val-loader", "evaluate received train_loader"))
+        elif loader is not expected_loader:
+            name = "val_loader" if loader is self.val_loader else "a loader other than fit's loaders"
+            wrong.append(name)
+        if criterion is not self.criterion:
+            wrong.append("a criterion other than fit's `criterion`")
+        if function == "train_one_epoch" and optimizer is not self.optimizer:
+            wrong.append("an optimizer other than fit's `optimizer`")
+        if not _same_device(device, self.device):
+            wrong.append(f"device {device!r} instead of fit's `device`")
+        if wrong:
+            self.findings.append(Finding("fit-arguments", f"{function} received " + ", ".join(wrong)))
+
+
+_LOG: ContextVar[_FitLog | None] = ContextVar("fit_grader_log", default=None)
+
+
+def _same_device(found: Any, expected: torch.device) -> bool:
+    try:
+        return torch.device(found) == expected
+    except (TypeError, RuntimeError):
+        return False
+
+
+def _stand_in_train_one_epoch(model: nn.Module, loader: Any, criterion: Any, optimizer: Any, device: Any) -> float:
+    log = _LOG.get()
+    if log is not None:
+        log.calls.append("train")
+        log.check_arguments("train_one_epoch", model, loader, criterion, device, optimizer)
+    result = reference_train_one_epoch(model, loader, criterion, optimizer, device)
+    if log is not None:
+        log.train_returns.append(result)
+    return result
+
+
+def _stand_in_evaluate(model: nn.Module, loader: Any, criterion: Any, device: Any) -> tuple[float, float]:
+    log = _LOG.get()
+    if log is not None:
+        log.calls.append("evaluate")
+        log.check_arguments("evaluate", model, loader, criterion, device)
+    result = reference_evaluate(model, loader, criterion, device)
+    if log is not None:
+        log.evaluate_returns.append(result)
+    return result
+
+
+class _MoveRecordingSequential(nn.Sequential):
+    """The course model, recording every move to a device (a no-op on the CPU, so it is recorded)."""
+
+    def to(self, *args: Any, **kwargs: Any) -> nn.Module:  # noqa: D102
+        device = torch._C._nn._parse_to(*args, **kwargs)[0]
+        log = _LOG.get()
+        if log is not None and device is not None:
+            log.moves.append((log.calls.count("train"), device))
+        return super().to(*args, **kwargs)
+
+    def cuda(self, device: Any = None) -> nn.Module:  # noqa: D102
+        log = _LOG.get()
+        if log is not None:
+            log.moves.append((log.calls.count("train"), torch.device("cuda")))
+        return super().cuda(device)
+
+
+class _CountingBar(_StdBar):
+    """A tqdm bar that shows nothing while grading and counts its steps (iterations and updates)."""
+
+    def __init__(self, iterable: Any = None, *args: Any, **kwargs: Any) -> None:
+        kwargs["disable"] = True
+        super().__init__(iterable, *args, **kwargs)
+        self.steps = 0
+        log = _LOG.get()
+        if log is not None:
+            log.bars.append(self)
+
+    def __iter__(self) -> Iterator[Any]:
+        for item in super().__iter__():
+            self.steps += 1
+            yield item
+
+    def update(self, n: float | None = 1) -> bool | None:  # noqa: D102
+        self.steps += n or 0
+        return super().update(n)
+
+
+def _counting_trange(*args: Any, **kwargs: Any) -> _CountingBar:
+    return _CountingBar(range(*args), **kwargs)
+
+
+@contextlib.contextmanager
+def _patched(replacements: list[tuple[MutableMapping[str, Any], str, Any]]) -> Iterator[None]:
+    missing = object()
+    saved = [(mapping, key, mapping.get(key, missing)) for mapping, key, _ in replacements]
+    for mapping, key, value in replacements:
+        mapping[key] = value
+    try:
+        yield
+    finally:
+        for mapping, key, value in reversed(saved):
+            if value is missing:
+                mapping.pop(key, None)
+            else:
+                mapping[key] = value
+
+
+def _replacements(fit: Callable[..., Any]) -> list[tuple[MutableMapping[str, Any], str, Any]]:
+    """Stand-ins for fit's building blocks, and counting bars wherever fit can find tqdm."""
+    modules = [sys.modules[name] for name in _TQDM_MODULES if name in sys.modules]
+    tranges = [module.trange for module in modules if hasattr(module, "trange")]
+    replacements = [(vars(module), name, bar) for module in modules
+                    for name, bar in (("tqdm", _CountingBar), ("trange", _counting_trange)) if hasattr(module, name)]
+    namespace = getattr(inspect.unwrap(fit), "__globals__", None)
+    if namespace is not None:
+        replacements += [(namespace, "train_one_epoch", _stand_in_train_one_epoch),
+                         (namespace, "evaluate", _stand_in_evaluate)]
+        for name, value in list(namespace.items()):
+            if isinstance(value, type) and issubclass(value, _StdBar):
+                replacements.append((namespace, name, _CountingBar))
+            elif any(value is function for function in tranges):
+                replacements.append((namespace, name, _counting_trange))
+    return replacements
+
+
+def _probed_fit(fit: Callable[..., Any], recipe: TrainingRecipe) -> tuple[Any, Exception | None, _FitLog]:
+    model = default_model(recipe)
+    model.__class__ = _MoveRecordingSequential
+    train_loader, val_loader = default_loaders(recipe)
+    log = _FitLog(model, train_loader, val_loader, nn.CrossEntropyLoss(), default_optimizer(model, recipe),
+                  torch.device("cpu"))
+    token = _LOG.set(log)
+    try:
+        with _patched(_replacements(fit)):
+            history, error = run_learner(fit, model, train_loader, val_loader, log.criterion, log.optimizer,
+                                         log.device, recipe.epochs)
+    finally:
+        _LOG.reset(token)
+    return history, error, log
+
+
+@cache
+def _reference_history(recipe: TrainingRecipe) -> tuple[tuple[float, float, float], ...]:
+    """(loss, val_loss, accuracy) per epoch of a correct fit on the course recipe."""
+    model = default_model(recipe)
+    optimizer = default_optimizer(model, recipe)
+    train_loader, val_loader = default_loaders(recipe)
+    criterion = nn.CrossEntropyLoss()
+    rows = []
+    for _ in range(recipe.epochs):
+        loss = reference_train_one_epoch(model, train_loader, criterion, optimizer, "cpu")
+        rows.append((loss, *reference_evaluate(model, val_loader, criterion, "cpu")))
+    return tuple(rows)
+
+
+def _history_problem(history: Any, epochs: int) -> str | None:
+    """What is wrong with the shape of a history, in words; None if nothing."""
+    if not isinstance(history, list):
+        return f"fit returned {type(history).__name__} {history!r}"[:300]
+    if len(history) != epochs:
+        return f"{len(history)} records for {epochs} epochs"
+    for index, record in enumerate(history, 1):
+        if not isinstance(record, dict) or not set(_KEYS) <= set(record):
+            keys = sorted(record) if isinstance(record, dict) else type(record).__name__
+            return f"record {index} is {keys}, not a dict with keys {', '.join(_KEYS)}"
+        bad = [k for k in _KEYS[1:]
+               if not isinstance(record[k], (int, float)) or isinstance(record[k], (bool, torch.Tensor))]
+        if bad:
+            return f"record {index}: {bad[0]} is {record[bad[0]]!r} ({type(record[bad[0]]).__name__}), not a float"
+    numbers = [record["epoch"] for record in history]
+    if numbers != list(range(1, epochs + 1)):
+        return f"the epochs are numbered {numbers}, not 1 to {epochs}"
+    return None
+
+
+def _close(first: tuple[float, ...], second: tuple[float, ...]) -> bool:
+    return all(math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-6) for a, b in zip(first, second))
+
+
+def _recorded(record: dict[str, Any]) -> tuple[float, float, float]:
+    return record["loss"], record["val_loss"], record["accuracy"]
+
+
+def _shown(values: tuple[float, ...]) -> str:
+    return ", ".join(f"{name}={value:.4f}" for name, value in zip(_KEYS[1:], values))
+
+
+def _call_findings(log: _FitLog, epochs: int) -> list[Finding]:
+    trains, evaluations = log.calls.count("train"), log.calls.count("evaluate")
+    if (trains and trains != epochs) or (evaluations and evaluations != epochs):
+        return [Finding("fit-calls-per-epoch", f"train_one_epoch ran {times(trains)} and evaluate "
+                                               f"{times(evaluations)} for {epochs} epochs")]
+    pairs = [tuple(log.calls[i:i + 2]) for i in range(0, len(log.calls), 2)]
+    if trains == evaluations == epochs and (early := sum(pair != ("train", "evaluate") for pair in pairs)):
+        return [Finding("fit-order", f"evaluate ran before train_one_epoch in {early} of {epochs} epochs")]
+    return []
+
+
+def _value_findings(history: list[dict[str, Any]], log: _FitLog) -> list[Finding]:
+    """Each record against what the stand-ins returned in that epoch."""
+    for record, loss, (val_loss, accuracy) in zip(history, log.train_returns, log.evaluate_returns):
+        found, returned = _recorded(record), (loss, val_loss, accuracy)
+        if not _close(found, returned):
+            swapped = " (loss and val_loss swapped)" if _close(found, (val_loss, loss, accuracy)) else ""
+            return [Finding("fit-values", f"epoch {record['epoch']} recorded {_shown(found)}{swapped}, but that epoch "
+                                          f"train_one_epoch returned {loss:.4f} and evaluate returned "
+                                          f"({val_loss:.4f}, {accuracy:.4f})")]
+    return []
+
+
+def _fails(check: Callable[[Callable[..., Any]], None], function: Callable[..., Any] | None) -> bool:
+    if function is None:
+        return False
+    try:
+        check(function)
+    except CheckFailed:
+        return True
+    return False
+
+
+def _device_finding(log: _FitLog) -> list[Finding]:
+    if any(before == 0 and target == log.device for before, target in log.moves):
+        return []
+    if not log.moves:
+        found = "model.to(device) ran 0 times"
+    elif all(target != log.device for _, target in log.moves):
+        found = f"the model was moved to {log.moves[0][1]}, not to fit's `device` ({log.device})"
+    else:
+        found = f"the model was moved only after train_one_epoch had run {times(log.moves[0][0])}"
+    return [Finding("fit-model-not-moved", found)]
+
+
+def _progress_finding(log: _FitLog, epochs: int) -> list[Finding]:
+    if any(bar.steps == epochs for bar in log.bars):
+        return []
+    if not log.bars:
+        return [Finding("fit-no-progress-bar", "no tqdm progress bar was created")]
+    counted = ", ".join(f"{bar.steps:g}" for bar in log.bars)
+    return [Finding("fit-no-progress-bar", f"the tqdm bars counted {counted} steps for {epochs} epochs")]
+
+
+def check_fit(fit: Callable[..., Any], train_one_epoch: Callable[..., Any] | None = None,
+              evaluate: Callable[..., Any] | None = None, *, seed: int = DEFAULT_RECIPE.seed) -> None:
+    """Judge ``fit`` on its own with reference building blocks; raise :class:`CheckFailed` on any bug.
+
+    Returns nothing, so a grade cell that ends with this call shows no value (nbgrader would read a
+    cell's value as a score).
+
+    ``train_one_epoch`` and ``evaluate`` are the learner's own: they are never used to judge
+    ``fit``, only to say that an earlier exercise still fails (first, when ``fit`` reached them
+    some other way than by their global names and its result is wrong).
+    """
+    recipe = replace(DEFAULT_RECIPE, seed=seed)
+    history, error, log = _probed_fit(fit, recipe)
+    expected = (f"{recipe.epochs} records {{'epoch': e, 'loss': ..., 'val_loss': ..., 'accuracy': ...}}, "
+                f"e = 1..{recipe.epochs}, from train_one_epoch then evaluate in every epoch")
+    used_stand_ins = log.calls.count("train") == log.calls.count("evaluate") == recipe.epochs
+    if error is not None:
+        earlier = [] if used_stand_ins else _earlier_findings(train_one_epoch, evaluate)
+        if earlier:
+            fail(earlier, function="fit", expected=expected)
+        raise crashed("fit", error) from error
+    problem = _history_problem(history, recipe.epochs)
+    if problem is not None:
+        fail([Finding("fit-history", problem)], function="fit", expected=expected)
+    repeated = Counter(log.findings)
+    findings = _call_findings(log, recipe.epochs) + [Finding(f.code, f"{f.found} ({times(n)})")
+                                                     for f, n in repeated.items()]
+    if used_stand_ins and not findings:
+        findings += _value_findings(history, log)
+    reference = _reference_history(recipe)
+    first_wrong = next((record for record, row in zip(history, reference) if not _close(_recorded(record), row)), None)
+    if first_wrong is not None and not findings:
+        earlier = [] if used_stand_ins else _earlier_findings(train_one_epoch, evaluate)
+        row = reference[first_wrong["epoch"] - 1]
+        wrong = Finding("fit-values", f"epoch {first_wrong['epoch']} recorded {_shown(_recorded(first_wrong))}; "
+                                      f"a correct fit records {_shown(row)}")
+        findings += earlier or [wrong]
+    findings += _device_finding(log) + _progress_finding(log, recipe.epochs)
+    if findings:
+        fail(findings, function="fit", expected=expected)
+    check_convergence(history)
+    _note_earlier_exercises(train_one_epoch, evaluate)
+
+
+def _earlier_findings(train_one_epoch: Callable[..., Any] | None,
+                      evaluate: Callable[..., Any] | None) -> list[Finding]:
+    """Exercises 1 and 2 that still fail, for a fit that reached them other than by their global names."""
+    earlier = []
+    if _fails(check_train_one_epoch, train_one_epoch):
+        earlier.append(Finding("fit-earlier-train", "fit did not call train_one_epoch by its name, so it used your "
+                                                    "own, and your train_one_epoch fails Exercise 1's check"))
+    if _fails(check_evaluate, evaluate):
+        earlier.append(Finding("fit-earlier-evaluate", "fit did not call evaluate by its name, so it used your "
+                                                       "own, and your evaluate fails Exercise 2's check"))
+    return earlier
+
+
+def _note_earlier_exercises(train_one_epoch: Callable[..., Any] | None, evaluate: Callable[..., Any] | None) -> None:
+    exercises = (("Exercise 1 (train_one_epoch)", check_train_one_epoch, train_one_epoch),
+                 ("Exercise 2 (evaluate)", check_evaluate, evaluate))
+    failing = [name for name, check, function in exercises if _fails(check, function)]
+    if failing:
+        print(f"note: fit itself is correct: it was checked with the course's own train_one_epoch and evaluate in "
+              f"place of yours. {' and '.join(failing)} still {'fails' if len(failing) == 1 else 'fail'}: fix "
+              f"{'it' if len(failing) == 1 else 'them'} before you train with fit below.")
