@@ -89,9 +89,9 @@ def plot_history(history: Sequence[Mapping[str, float]], *, reference_loss: Sequ
         loss_axes.plot(epochs, [r["val_loss"] for r in history], "s--", label="validation loss")
     accuracy_axes.plot(epochs, [r["accuracy"] for r in history], "o-", color="tab:green", label="validation accuracy")
     if reference_loss is not None:
-        loss_axes.plot(epochs, list(reference_loss)[: len(epochs)], "x:", color="grey", label="original material")
+        loss_axes.plot(epochs, list(reference_loss)[: len(epochs)], "x:", color="grey", label="goal trace")
     if reference_accuracy is not None:
-        accuracy_axes.plot(epochs, list(reference_accuracy)[: len(epochs)], "x:", color="grey", label="original material")
+        accuracy_axes.plot(epochs, list(reference_accuracy)[: len(epochs)], "x:", color="grey", label="goal trace")
     loss_axes.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss")
     accuracy_axes.set(xlabel="epoch", ylabel="accuracy", title="Accuracy", ylim=(0, 1))
     for axes in (loss_axes, accuracy_axes):
