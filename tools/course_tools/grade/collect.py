@@ -3,49 +3,269 @@
 nbgrader's layout is ``submitted/<student>/<lesson>/*.ipynb``. A zip of downloaded notebooks
 (``<student>_<anything>.ipynb`` or ``<student>/<anything>.ipynb``) is unpacked into it first.
 Each submission's original is kept under ``.original/`` before anything else touches it.
+
+The zip is hostile input. A member is refused (and, when it names a student, that student's row
+says why) when its name is absolute or has ``..``, control characters or a component over 255
+bytes; when it is a link or anything but a plain file; when it is encrypted; when its declared
+or actual size is over :data:`ZIP_LIMITS`, or it expands more than the allowed ratio. Members are
+read as streams with a cap, so a lying header never fills the disk, and nothing is written
+outside ``<root>/submitted``.
+
+Student ids must match :data:`STUDENT_ID` (letters, digits, ``.``, ``_``, ``-``; no commas, so an
+id can never name two students on nbgrader's command line, and no leading ``= + - @``). A folder
+with another name is reported as ``invalid``, never graded.
+
+Which notebook is graded when a student has several (in ``.original/``):
+
+- Jupyter checkpoints (``*-checkpoint.ipynb``, ``.ipynb_checkpoints/``) and hidden files are ignored;
+- files with byte-identical content count once, and an untouched copy of the release is ignored;
+- one notebook left: that one; several that differ: a conflict, reported, none chosen. The
+  instructor keeps the right one (and deletes the others) under ``.original/`` and grades again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
+import re
 import shutil
+import stat
 import zipfile
-from pathlib import Path
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 
 ORIGINALS = ".original"
+STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+MAX_NAME_BYTES = 255       # one path component, as most file systems allow
+MAX_PATH_BYTES = 1024
+MAX_NOTEBOOK_BYTES = 32 * 2**20  # a notebook larger than this is not graded (and not unpacked)
+_CHUNK = 2**20
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ZipLimits:
+    """What one zip of submissions may hold."""
+
+    member_bytes: int = MAX_NOTEBOOK_BYTES   # one notebook, unpacked
+    total_bytes: int = 512 * 2**20           # every notebook of the zip, unpacked
+    ratio: float = 100.0                     # unpacked / compressed, for members over ratio_floor bytes
+    ratio_floor: int = 2**20
+    members: int = 10_000
+
+
+ZIP_LIMITS = ZipLimits()
 
 
 class CollectError(RuntimeError):
     """The submissions cannot be collected at all (not one student's problem); the message says why."""
 
 
-def unpack_zip(root: Path, lesson: str, archive: Path) -> list[str]:
+@dataclass(frozen=True)
+class Collected:
+    """One student's submission of the lesson: the notebook to grade, or the problem that makes it invalid."""
+
+    student: str
+    notebook: Path | None
+    problem: str = ""
+
+
+@dataclass
+class Unpacked:
+    """What :func:`unpack_zip` did: students with a new notebook, students refused, members skipped."""
+
+    students: list[str] = field(default_factory=list)        # a notebook was written (new or changed)
+    problems: dict[str, str] = field(default_factory=dict)   # student -> why (a part of) their upload was refused
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (member name, why), every refusal
+
+
+def valid_student_id(student: str) -> bool:
+    """Whether ``student`` is a safe student id (see :data:`STUDENT_ID`)."""
+    return STUDENT_ID.fullmatch(student) is not None
+
+
+def _printable(text: str, limit: int = 80) -> str:
+    """A name as it may be shown in a reason: control characters escaped, length capped."""
+    shown = text.encode("unicode_escape", errors="backslashreplace").decode("ascii", errors="replace")
+    return shown if len(shown) <= limit else shown[:limit] + "..."
+
+
+def _member_problem(member: zipfile.ZipInfo, parts: tuple[str, ...]) -> str:
+    """Why a zip member may not be unpacked ("" when it may), from its header alone."""
+    raw = member.filename
+    if len(raw.encode("utf-8", errors="surrogateescape")) > MAX_PATH_BYTES:
+        return f"its name is over {MAX_PATH_BYTES} bytes"
+    if any(ord(c) < 32 or ord(c) == 127 for c in raw):
+        return "its name has control characters"
+    if raw.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", raw):
+        return "its path is absolute"
+    if ".." in parts:
+        return "its path goes up ('..')"
+    if any(len(p.encode("utf-8", errors="surrogateescape")) > MAX_NAME_BYTES for p in parts):
+        return f"a part of its name is over {MAX_NAME_BYTES} bytes"
+    kind = stat.S_IFMT(member.external_attr >> 16)
+    if member.create_system == 3 and kind not in (0, stat.S_IFREG):
+        return "it is a symbolic link" if kind == stat.S_IFLNK else "it is not a plain file"
+    if member.flag_bits & 0x1:
+        return "it is encrypted"
+    return ""
+
+
+def _split(member: zipfile.ZipInfo) -> tuple[str, ...]:
+    # Windows zips may separate with backslashes; an empty or "." component means nothing.
+    return tuple(p for p in member.filename.replace("\\", "/").split("/") if p not in ("", "."))
+
+
+def _skipped_quietly(parts: tuple[str, ...]) -> bool:
+    """Not a submission at all: folders, non-notebooks, macOS resource forks, checkpoints, hidden files."""
+    return (not parts or not parts[-1].endswith(".ipynb") or "__MACOSX" in parts
+            or any(p.startswith(".") for p in parts) or parts[-1].endswith("-checkpoint.ipynb"))
+
+
+def _student_of(parts: tuple[str, ...]) -> str | None:
+    """The student a member belongs to: its top folder, or the file name's part before the first '_'."""
+    if len(parts) > 1:
+        return parts[0]
+    if "_" not in parts[0]:
+        return None
+    return parts[0].split("_", 1)[0]
+
+
+def _read_capped(bundle: zipfile.ZipFile, member: zipfile.ZipInfo, cap: int) -> bytes | None:
+    """The member's bytes, or None when it unpacks to more than ``cap`` (whatever its header says)."""
+    chunks, size = [], 0
+    with bundle.open(member) as stream:
+        while chunk := stream.read(_CHUNK):
+            size += len(chunk)
+            if size > cap:
+                return None
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _inside(path: Path, top: Path) -> bool:
+    return os.path.realpath(path).startswith(os.path.realpath(top) + os.sep)
+
+
+def _write_new(folder: Path, name: str, data: bytes) -> None:
+    """Write ``folder/name`` through a temporary file, replacing (never following) whatever is there."""
+    temporary = folder / f".incoming-{os.getpid()}-{hashlib.sha256(name.encode()).hexdigest()[:12]}"
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)
+    os.replace(temporary, folder / name)
+
+
+def unpack_zip(root: Path, lesson: str, archive: Path, limits: ZipLimits = ZIP_LIMITS) -> Unpacked:
     """Put each ``<student>_<anything>.ipynb`` (or ``<student>/<anything>.ipynb``) of ``archive`` in place.
 
-    The student id is the part before the first underscore of the file name, or the top folder.
-    Returns the student ids found; files that are not notebooks are skipped.
+    Raises :class:`CollectError` only when the archive cannot be read at all. Every refused
+    member is in ``rejected``; when it names a valid student, that student's ``problems`` entry
+    says why. Files that are not notebooks are skipped without a word.
     """
-    if not zipfile.is_zipfile(archive):
-        raise CollectError(f"{archive} is not a zip file")
-    students = []
-    with zipfile.ZipFile(archive) as bundle:
-        for member in bundle.infolist():
-            name = Path(member.filename)
-            if member.is_dir() or name.suffix != ".ipynb" or "__MACOSX" in name.parts:
+    root = Path(root)
+    submitted = root / "submitted"
+    result = Unpacked()
+    try:
+        bundle = zipfile.ZipFile(archive)
+    except (OSError, zipfile.BadZipFile, ValueError) as error:
+        raise CollectError(f"{archive} is not a readable zip file ({error})") from None
+    with bundle:
+        members = bundle.infolist()
+        if len(members) > limits.members:
+            raise CollectError(f"{archive} has {len(members)} members; at most {limits.members} are unpacked")
+        total = 0
+        written: dict[Path, str] = {}  # target -> sha256, to find one student's two different uploads
+
+        def refuse(member_name: str, student: str | None, why: str) -> None:
+            result.rejected.append((member_name, why))
+            log.warning("zip member %s refused: %s", _printable(member_name), why)
+            if student is not None:
+                earlier = result.problems.get(student)
+                text = f"{_printable(PurePosixPath(member_name).name or member_name)}: {why}"
+                result.problems[student] = f"{earlier}; {text}" if earlier else f"zip upload refused: {text}"
+
+        for member in members:
+            if member.is_dir():
                 continue
-            student = name.parts[0] if len(name.parts) > 1 else name.name.split("_", 1)[0]
-            loose_without_id = len(name.parts) == 1 and "_" not in name.name
-            if not student or student.startswith(".") or loose_without_id:
+            parts = _split(member)
+            problem = _member_problem(member, parts)
+            if not problem and _skipped_quietly(parts):
                 continue
-            folder = root / "submitted" / student / lesson
-            folder.mkdir(parents=True, exist_ok=True)
-            target = folder / name.name
-            if target.exists() and target.read_bytes() == bundle.read(member):
+            student = _student_of(parts) if parts else None
+            if problem:
+                refuse(member.filename, student if student and valid_student_id(student) else None, problem)
                 continue
-            if (folder / ORIGINALS).exists():
-                _keep_earlier_upload(folder)
-            target.write_bytes(bundle.read(member))
-            students.append(student)
-    return sorted(set(students))
+            if student is not None and not valid_student_id(student):
+                refuse(member.filename, None, f"student id '{_printable(student)}' is not a safe id")
+                result.problems.setdefault(_printable(student, 64), f"student id '{_printable(student)}' "
+                                           "is not a safe id (letters, digits, '.', '_', '-'; at most 64)")
+                continue
+            if student is None:
+                refuse(member.filename, None, "no student id (name it <student>_<anything>.ipynb)")
+                continue
+            if member.file_size > limits.member_bytes:
+                refuse(member.filename, student, f"it unpacks to {member.file_size} bytes, over {limits.member_bytes}")
+                continue
+            if member.file_size > limits.ratio_floor and member.file_size > limits.ratio * max(member.compress_size, 1):
+                refuse(member.filename, student, f"it expands over {limits.ratio:.0f} times (a zip bomb?)")
+                continue
+            cap = min(limits.member_bytes, limits.total_bytes - total)
+            try:
+                data = _read_capped(bundle, member, cap)
+            except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, EOFError, ValueError) as error:
+                refuse(member.filename, student, f"it cannot be unpacked ({type(error).__name__}: {error})")
+                continue
+            if data is None:
+                why = (f"it unpacks to more than {limits.member_bytes} bytes" if cap == limits.member_bytes
+                       else f"the zip unpacks to more than {limits.total_bytes} bytes in all")
+                refuse(member.filename, student, why)
+                continue
+            if len(data) > limits.ratio_floor and len(data) > limits.ratio * max(member.compress_size, 1):
+                refuse(member.filename, student, f"it expands over {limits.ratio:.0f} times (a zip bomb?)")
+                continue
+            total += len(data)
+            try:
+                changed = _place(submitted, student, lesson, parts[-1], data, written)
+            except OSError as error:
+                refuse(member.filename, student, f"it cannot be stored ({type(error).__name__}: {error})")
+                continue
+            if changed:
+                result.students.append(student)
+    result.students = sorted(set(result.students))
+    return result
+
+
+def _place(submitted: Path, student: str, lesson: str, name: str, data: bytes, written: dict[Path, str]) -> bool:
+    """Store one notebook in ``submitted/<student>/<lesson>/``; return whether anything changed."""
+    folder = submitted / student / lesson
+    for level in (submitted, submitted / student, folder):
+        if level.is_symlink():
+            raise OSError(f"{level} is a symbolic link")
+    folder.mkdir(parents=True, exist_ok=True)
+    if not _inside(folder, submitted):
+        raise OSError(f"{folder} is outside {submitted}")
+    target = folder / name
+    digest = hashlib.sha256(data).hexdigest()
+    if target in written:  # the same name twice in one zip: keep both, let collect report the conflict
+        if written[target] == digest:
+            return False
+        stem = target.stem
+        number = 2
+        while (folder / f"{stem} ({number}).ipynb") in written:
+            number += 1
+        target = folder / f"{stem} ({number}).ipynb"
+    elif any(p.is_file() and not p.is_symlink() and p.stat().st_size == len(data) and p.read_bytes() == data
+             for p in (target, folder / ORIGINALS / name)):
+        written[target] = digest  # the same upload again
+        return False
+    elif (folder / ORIGINALS).exists() and not any(p.parent == folder for p in written):
+        _keep_earlier_upload(folder)  # a new upload replaces the graded one (once per zip)
+    _write_new(folder, target.name, data)
+    written[target] = digest
+    return True
 
 
 def _keep_earlier_upload(folder: Path) -> None:
@@ -58,21 +278,105 @@ def _keep_earlier_upload(folder: Path) -> None:
 
 
 def find_students(root: Path, lesson: str) -> list[str]:
-    """Students with a submission folder for ``lesson``."""
-    submitted = root / "submitted"
+    """Folders under ``submitted/`` with a submission folder for ``lesson`` (valid ids or not)."""
+    submitted = Path(root) / "submitted"
     if not submitted.is_dir():
         return []
     return sorted(p.name for p in submitted.iterdir() if (p / lesson).is_dir() and not p.name.startswith("."))
 
 
-def original_notebook(folder: Path, lesson: str) -> Path | None:
-    """Move the submitted notebook(s) aside once; return the one to grade."""
+def _is_candidate(path: Path) -> bool:
+    return (path.is_file() and not path.is_symlink() and not path.name.startswith(".")
+            and not path.name.endswith("-checkpoint.ipynb"))
+
+
+def _safe_file_name(name: str) -> str:
+    """``name`` with undecodable bytes and control characters replaced, so it can be shown and written anywhere."""
+    return "".join("_" if 0xD800 <= ord(c) <= 0xDFFF or ord(c) < 32 or ord(c) == 127 else c for c in name)
+
+
+def _free(path: Path) -> Path:
+    number = 2
+    candidate = path
+    while candidate.exists():
+        candidate = path.with_name(f"{path.stem} ({number}){path.suffix}")
+        number += 1
+    return candidate
+
+
+def pick_original(folder: Path, lesson: str, release: Path | None = None) -> tuple[Path | None, str]:
+    """Move the submitted notebook(s) aside once; return the one to grade, or None and the problem.
+
+    See the module docstring for the rules; ``release`` (the committed student notebook) lets an
+    untouched copy of it be ignored.
+    """
     originals = folder / ORIGINALS
-    loose = sorted(folder.glob("*.ipynb"))
-    if not originals.exists():
-        originals.mkdir()
-        for path in loose:
-            shutil.move(str(path), str(originals / path.name))
-    candidates = sorted(originals.glob("*.ipynb"))
-    preferred = [p for p in candidates if p.name == f"{lesson}.ipynb"]
-    return (preferred or candidates or [None])[0]
+    if originals.is_symlink():
+        return None, f"{ORIGINALS} is a symbolic link"
+    if not originals.exists() or not any(originals.glob("*.ipynb")):  # (empty: a run stopped half-way)
+        originals.mkdir(exist_ok=True)
+        for path in sorted(folder.glob("*.ipynb")):
+            if path.is_symlink():
+                path.unlink()  # never follow a link out of the submission
+                continue
+            shutil.move(str(path), str(_free(originals / _safe_file_name(path.name))))
+    candidates = [p for p in sorted(originals.glob("*.ipynb")) if _is_candidate(p)]
+    if not candidates:
+        return None, "no notebook in the submission"
+    blank = hashlib.sha256(release.read_bytes()).hexdigest() if release is not None and release.is_file() else None
+    distinct: dict[str, Path] = {}
+    for path in candidates:
+        if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+            return None, (f"{_printable(path.name)} is {path.stat().st_size / 2**20:.1f} MiB; "
+                          f"at most {MAX_NOTEBOOK_BYTES // 2**20} MiB is graded")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        preferred = path.name == f"{lesson}.ipynb"
+        if digest not in distinct or preferred:
+            distinct[digest] = path
+    if len(distinct) > 1 and blank in distinct:
+        del distinct[blank]  # an untouched copy of the release beside the real work
+    if len(distinct) > 1:
+        names = ", ".join(f"'{_printable(p.name)}'" for p in sorted(distinct.values()))
+        return None, (f"{len(distinct)} different notebooks were submitted ({names}); keep the one to grade "
+                      f"in {ORIGINALS}/ and grade again")
+    return next(iter(distinct.values())), ""
+
+
+def original_notebook(folder: Path, lesson: str) -> Path | None:
+    """The notebook to grade in ``folder`` (None when there is none or several conflict); see :func:`pick_original`."""
+    return pick_original(folder, lesson)[0]
+
+
+def _collect_one(root: Path, lesson: str, student: str) -> Collected:
+    if not valid_student_id(student):
+        return Collected(_printable(student, 64), None, f"student id '{_printable(student)}' is not a safe id "
+                         "(letters, digits, '.', '_', '-'; at most 64): not graded")
+    folder = root / "submitted" / student / lesson
+    if (root / "submitted" / student).is_symlink() or folder.is_symlink():
+        return Collected(student, None, "the submission folder is a symbolic link")
+    release = root / "notebooks" / lesson / f"{lesson}.ipynb"
+    notebook, problem = pick_original(folder, lesson, release)
+    return Collected(student, notebook, problem)
+
+
+def collect(root: Path, lesson: str, archive: Path | None = None) -> list[Collected]:
+    """Every student's submission of ``lesson`` (after unpacking ``archive`` into ``submitted/``), sorted.
+
+    One entry per student folder (and per student whose zip upload was refused); a non-empty
+    ``problem`` makes that student's row ``invalid`` with it as the reason. Raises
+    :class:`CollectError` only when nothing can be collected (an unreadable archive).
+    """
+    root = Path(root)
+    zip_problems: dict[str, str] = {}
+    if archive is not None:
+        zip_problems = unpack_zip(root, lesson, Path(archive)).problems
+    found: dict[str, Collected] = {}
+    for student in find_students(root, lesson):
+        try:
+            item = _collect_one(root, lesson, student)
+        except OSError as error:
+            item = Collected(_printable(student, 64), None, f"the submission cannot be read ({type(error).__name__}: {error})")
+        found[item.student] = item
+    for student, problem in zip_problems.items():
+        found[student] = Collected(student, None, problem)
+    return [found[s] for s in sorted(found)]
