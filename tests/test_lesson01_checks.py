@@ -1,0 +1,74 @@
+"""Lesson 01's checks without a kernel: every zoo variant on several seeds, and no side effects."""
+
+import linecache
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+from course_utils.checks import CheckFailed, lesson01
+from course_utils.data import make_course_data
+from course_utils.diagnoses import catalogue, codes_in
+from tests.zoo_lesson01 import BUGGY, CORRECT
+
+CHECKS = {"ex1-tests": ("CourseDataset", lesson01.check_course_dataset),
+          "ex2-tests": ("make_loader", lesson01.check_make_loader),
+          "ex3-tests": ("batch_sizes", lesson01.check_batch_sizes)}
+SEEDS = (0, 1, 2, 3, 17)
+
+
+def defined(variant):
+    """Run the variant's cell source as a notebook would (its source readable by inspect)."""
+    features, targets = make_course_data()
+    namespace = dict(torch=torch, DataLoader=DataLoader, Dataset=Dataset, TensorDataset=TensorDataset,
+                     features=features, targets=targets)
+    filename = f"<zoo-lesson01-{variant.exercise}-{variant.name}>"
+    linecache.cache[filename] = (len(variant.source), None, variant.source.splitlines(True), filename)
+    exec(compile(variant.source, filename, "exec"), namespace)  # noqa: S102 - the zoo is our own code
+    name, check = CHECKS[variant.exercise]
+    return namespace[name], check
+
+
+def code_of(function, check, seed):
+    try:
+        check(function, seed=seed)
+    except CheckFailed as failure:
+        return codes_in(str(failure))[0]
+    return None
+
+
+@pytest.mark.parametrize("variant", CORRECT, ids=lambda v: f"{v.exercise}-{v.name}")
+def test_correct_variants_pass_on_every_seed(variant):
+    function, check = defined(variant)
+    assert [code_of(function, check, seed) for seed in SEEDS] == [None] * len(SEEDS)
+
+
+@pytest.mark.parametrize("variant", BUGGY, ids=lambda v: f"{v.exercise}-{v.name}")
+def test_buggy_variants_are_named_on_every_seed(variant):
+    function, check = defined(variant)
+    assert [code_of(function, check, seed) for seed in SEEDS] == [variant.bug] * len(SEEDS)
+
+
+def test_the_catalogue_is_complete_and_placed():
+    codes = {d.code for d in lesson01.CATALOGUE}
+    assert codes <= set(catalogue())
+    assert all(d.lesson == lesson01.LESSON and d.exercise in ("ex1-tests", "ex2-tests", "ex3-tests")
+               for d in lesson01.CATALOGUE)
+    named = {v.bug for v in BUGGY}
+    assert named <= codes
+
+
+def test_the_loader_check_leaves_the_global_random_state_alone():
+    function, check = defined(next(v for v in CORRECT if v.exercise == "ex2-tests"))
+    torch.manual_seed(5)
+    before = torch.random.get_rng_state()
+    check(function, seed=3)
+    assert torch.equal(before, torch.random.get_rng_state())
+
+
+def test_a_stub_fails_with_a_named_crash():
+    def make_loader(dataset, batch_size, *, shuffle=True, drop_last=False, seed=None):
+        raise NotImplementedError()
+
+    with pytest.raises(CheckFailed, match=r"\[loader-crashed\]"):
+        lesson01.check_make_loader(make_loader)
