@@ -40,22 +40,29 @@ def test_token_goes_after_the_cell_so_line_numbers_match():
     assert kernel.GUARD not in wrapped.source
 
 
-def test_a_missing_token_is_reported():
-    cell = grade_cell()
-    cell.outputs = [new_output("stream", name="stdout", text="hello")]
-    assert not kernel._strip_token(cell, "abc")
-    cell.outputs = [new_output("stream", name="stdout", text="helloabc")]
-    assert kernel._strip_token(cell, "abc") and cell.outputs[0]["text"] == "hello"
-
-
-def test_widget_messages_draw_on_the_same_budget():
+def test_the_token_is_noticed_even_in_output_that_is_cut_and_then_removed():
     client = kernel._CappedClient(new_notebook())
-    client.output_budget, client.notebook_budget = 100, 130
-    client.start_cell()
-    big = {"content": {"data": "x" * 90}, "buffers": [b"y" * 20]}
-    assert not client._within_budget(kernel._message_size(big))
-    client.start_cell()
-    assert not client._within_budget(10), "the notebook budget is spent even though this cell's is not"
+    client.output_budget = 10
+    client.start_cell("abc")
+    outs = []
+    client.output(outs, {"msg_type": "stream", "content": {"name": "stdout", "text": "x" * 50}}, None, 0)
+    client.output(outs, {"msg_type": "stream", "content": {"name": "stdout", "text": "abc"}}, None, 0)
+    assert client.token_seen, "a test cell that printed a lot still finished"
+    client.start_cell("def")
+    assert not client.token_seen
+    cell = grade_cell()
+    cell.outputs = [new_output("stream", name="stdout", text="helloabc"), new_output("stream", name="stdout", text="abc")]
+    kernel._strip_token(cell, "abc")
+    assert [o["text"] for o in cell.outputs] == ["hello"]
+
+
+def test_widget_messages_have_a_budget_of_their_own():
+    client = kernel._CappedClient(new_notebook())
+    client.comm_budget = 100
+    flood = {"msg_type": "comm_msg", "content": {"comm_id": "w", "data": {"state": {"value": "x" * 200}}},
+             "buffers": []}
+    assert client.handle_comm_msg([], flood, 0) is None, "past its budget a widget message is dropped"
+    assert client._within_budget(10), "and the cells' output budget is untouched"
 
 
 def unsandboxed(notebook, tmp_path, **options):
@@ -72,15 +79,17 @@ def test_a_forged_pass_does_not_hide_a_failing_test_cell(tmp_path):
     notebook = new_notebook(cells=[forger, grade_cell(source="raise AssertionError('wrong')")])
     result = unsandboxed(notebook, tmp_path)
     assert failure_message(result.notebook.cells[1]), "the failing test cell must carry an error"
+    assert result.status == "tampered" and "without reporting an error" in result.reason
 
 
 @pytest.mark.notebook
-def test_probes_run_after_the_notebook_and_print_values(tmp_path):
+def test_probes_run_right_after_their_test_cell_and_print_values(tmp_path):
     answers = new_code_cell("def batch_sizes(n, size, drop_last=False):\n"
                             "    full, rest = divmod(n, size)\n"
                             "    return [size] * full + ([rest] if rest and not drop_last else [])")
     seed = 1234
-    result = unsandboxed(new_notebook(cells=[answers]), tmp_path,
+    result = unsandboxed(new_notebook(cells=[answers, grade_cell("ex3-tests", "assert batch_sizes(10, 3) == [3, 3, 3, 1]")]),
+                         tmp_path,
                          probes={"ex3-tests": probe_source("01_dataloader_batching", "ex3-tests", seed)})
     assert judge("01_dataloader_batching", "ex3-tests", seed, result.printed["ex3-tests"]).passed
 
@@ -290,3 +299,20 @@ def test_scoring_takes_points_and_diagnoses_from_the_executions_in_memory(tmp_pa
     assert bob.score == bob.max_score - lost[0].max_points and bob.repairs == ("metadata restored",)
     page = (course / "feedback" / "bob" / LOOP / f"{LOOP}.html").read_text()
     assert "gradients accumulated across batches" in page and "BEGIN HIDDEN TESTS" not in page
+
+
+def test_repairs_run_bounded_in_a_worker_and_a_runaway_one_is_invalid(tmp_path, monkeypatch):
+    from course_tools.grade import prepare as stage
+    from course_tools.repair import InvalidSubmission
+
+    course = copy_course(tmp_path / "course", [LOOP])
+    lesson = load_lesson(course, LOOP)
+    with stage.RepairWorker(seconds=60) as repairer:
+        fixed, notes = repairer.repair(nbformat.writes(lesson.release), lesson, "my copy.ipynb")
+        assert [c.get("id") for c in fixed.cells] == [c.get("id") for c in lesson.release.cells]
+        assert any("renamed" in note for note in notes)
+        with pytest.raises(InvalidSubmission, match="not valid JSON|JSON"):
+            repairer.repair("{not json", lesson, "x.ipynb")
+    with stage.RepairWorker(seconds=0.001) as slow:
+        with pytest.raises(InvalidSubmission, match="took more than"):
+            slow.repair(nbformat.writes(lesson.release), lesson, "x.ipynb")

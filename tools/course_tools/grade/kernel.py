@@ -14,6 +14,7 @@ reason, so nbgrader scores them 0.
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import subprocess
 import tempfile
@@ -54,7 +55,7 @@ class RunResult:
     status: str  # a course_tools.grade.results.Status value: "ok", "tampered", "kernel-died", ...
     reason: str = ""
     seconds: float = 0.0
-    printed: dict[str, str] = field(default_factory=dict)  # probe name -> what the probe printed to stdout
+    printed: dict[str, str] = field(default_factory=dict)  # grade id -> what its probe printed to stdout
 
 
 def error_output(name: str, message: str) -> NotebookNode:
@@ -67,19 +68,25 @@ def _message_size(msg: dict) -> int:
 
 
 class _CappedClient(NotebookClient):
-    """A notebook client that stops recording output past a budget per cell and per notebook.
+    """A notebook client that stops recording what a kernel sends past fixed budgets.
 
-    Outputs and widget comm messages draw on the same budgets, so no channel can make the grader
-    buffer more than the budget allows.
+    Outputs have a budget per cell and per notebook; widget comm messages have one of their own, so
+    a widget flood cannot crowd out the check cells' results, nor make the grader buffer more than
+    the budgets. Error outputs are always kept (shortened), and the running test cell's token is
+    noticed even in output that is cut.
     """
 
     output_budget = 256 * 1024
     notebook_budget = 4 * 2**20
-    _used = 0        # characters the running cell has sent so far
-    _used_total = 0  # characters the whole notebook has sent so far
+    comm_budget = 4 * 2**20
+    token: str | None = None  # the running test cell's token
+    token_seen = False
+    _used = 0        # characters of output the running cell has sent so far
+    _used_total = 0  # characters of output the whole notebook has sent so far
+    _comm_used = 0   # characters of widget messages the whole notebook has sent so far
 
-    def start_cell(self) -> None:
-        self._used = 0
+    def start_cell(self, token: str | None = None) -> None:
+        self._used, self.token, self.token_seen = 0, token, False
 
     def _within_budget(self, size: int) -> bool:
         self._used += size
@@ -87,8 +94,14 @@ class _CappedClient(NotebookClient):
         return self._used <= self.output_budget and self._used_total <= self.notebook_budget
 
     def output(self, outs, msg, display_id, cell_index):  # noqa: ANN001, ANN201 - nbclient's signature
-        size = _message_size(msg)
-        if not self._within_budget(size):
+        content = msg.get("content", {})
+        if self.token and msg.get("msg_type") == "stream" and self.token in str(content.get("text", "")):
+            self.token_seen = self.token_seen or content.get("name") == "stdout"
+        if msg.get("msg_type") == "error":
+            content["evalue"] = str(content.get("evalue", ""))[:8192]
+            content["traceback"] = [str(line)[:2048] for line in list(content.get("traceback", []))[-20:]]
+            return super().output(outs, msg, display_id, cell_index)
+        if not self._within_budget(_message_size(msg)):
             if not any(o.get("name") == "stdout" and "[output cut" in o.get("text", "") for o in outs):
                 outs.append(nbformat.from_dict({"output_type": "stream", "name": "stdout",
                                                 "text": "\n[output cut: this cell or notebook printed too much]\n"}))
@@ -96,24 +109,24 @@ class _CappedClient(NotebookClient):
         return super().output(outs, msg, display_id, cell_index)
 
     def handle_comm_msg(self, outs, msg, cell_index):  # noqa: ANN001, ANN201 - nbclient's signature
-        if not self._within_budget(_message_size(msg)):
+        self._comm_used += _message_size(msg)
+        if self._comm_used > self.comm_budget:
             return None
         return super().handle_comm_msg(outs, msg, cell_index)
 
 
-def _kernel_manager(work: Path, course_root: Path, uid: int | None, settings: RunSettings) -> AsyncKernelManager:
-    scratch, sockets = sandbox.prepare_workspace(work, uid=uid)
-    argv = (sandbox.kernel_argv(scratch, sockets, course_root, uid=uid, limits=settings.limits)
+def _kernel_manager(work: Path, space: sandbox.Workspace, course_root: Path, uid: int | None,
+                    settings: RunSettings) -> AsyncKernelManager:
+    argv = (sandbox.kernel_argv(space.scratch, space.sockets, course_root, uid=uid, limits=settings.limits,
+                                cgroups=space.cgroups)
             if uid is not None else sandbox.unsandboxed_argv())
     specs = work / "kernels"
     name = sandbox.write_kernelspec(specs, argv)
     manager = AsyncKernelManager(kernel_name=name, kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(specs)]),
-                                 transport="ipc", ip=str(sockets / "kernel"),
-                                 connection_file=str(sockets / "connection.json"))
+                                 transport="ipc", ip=str(space.sockets / "kernel"),
+                                 connection_file=str(space.sockets / "connection.json"))
     manager.write_connection_file()
     if uid is not None:
-        import os
-
         os.chown(manager.connection_file, uid, uid)
     return manager
 
@@ -137,21 +150,25 @@ async def _guard_fails(client: NotebookClient) -> list[NotebookNode]:
     return [o for o in probe.outputs if o.get("output_type") == "error"]
 
 
-def _strip_token(cell: NotebookNode, token: str) -> bool:
-    """Remove the token from the cell's output; return whether it was there."""
-    seen = False
+def _strip_token(cell: NotebookNode, token: str) -> None:
+    """Remove the token from the cell's output (the client noticed it as it arrived)."""
     for output in cell.outputs:
         if output.get("output_type") == "stream" and token in output.get("text", ""):
             output["text"] = output["text"].replace(token, "")
-            seen = seen or output.get("name") == "stdout"
     cell.outputs = [o for o in cell.outputs if not (o.get("output_type") == "stream" and o.get("text") == "")]
-    return seen
 
 
-async def _execute(notebook: NotebookNode, client: _CappedClient, settings: RunSettings) -> tuple[str, str]:
+def _has_error(cell: NotebookNode) -> bool:
+    return any(o.get("output_type") == "error" for o in cell.outputs)
+
+
+async def _execute(notebook: NotebookNode, client: _CappedClient, settings: RunSettings,
+                   probes: dict[str, str]) -> tuple[str, str, dict[str, str]]:
+    """Run every cell; right after each test cell that has a probe, run the probe (see run_submission)."""
     deadline = time.monotonic() + settings.notebook_timeout
     status, reason = "ok", ""
     tampering: list[str] = []
+    printed: dict[str, str] = {}
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type != "code":
             continue
@@ -163,30 +180,39 @@ async def _execute(notebook: NotebookNode, client: _CappedClient, settings: RunS
             cell.outputs = [error_output("NotRun", f"not run: {reason}")]
             continue
         runnable, token = _with_token(cell) if is_test_cell(cell) else (cell, None)
-        client.start_cell()
+        grade_id = cell.metadata.nbgrader.grade_id if token is not None else None
+        client.start_cell(token)
         started = time.monotonic()
         try:
             guard_errors = await _guard_fails(client) if token is not None else []
             if guard_errors:
                 runnable.outputs = guard_errors
-                tampering.append(f"{cell.metadata.nbgrader.grade_id}: {guard_errors[0].get('evalue', '').strip()[:200]}")
+                tampering.append(f"{grade_id}: {guard_errors[0].get('evalue', '').strip()[:200]}")
             else:
+                client.start_cell(token)
                 await client.async_execute_cell(runnable, index)
         except DeadKernelError:
             status, reason = "kernel-died", "the kernel died (os._exit, a crash, or memory exhausted)"
             runnable.outputs.append(error_output("KernelDied", reason))
         cell.outputs = runnable.outputs
-        notebook.cells[index] = cell  # nbclient stores the cell it ran, with the guard and token, in the notebook
-        if token is not None and status == "ok" and not _strip_token(cell, token):
-            if not any(o.get("output_type") == "error" for o in cell.outputs):
+        notebook.cells[index] = cell  # nbclient stores the cell it ran, with the token, in the notebook
+        if token is not None:
+            _strip_token(cell, token)
+            if status == "ok" and not client.token_seen and not _has_error(cell):
+                # an exception that left no error behind: the kernel's error reporting was altered
+                tampering.append(f"{grade_id}: the check stopped without reporting an error")
+                cell.outputs.append(error_output("CheckNotFinished", "the check cell did not run to its end"))
+            elif status == "ok" and not client.token_seen:
                 cell.outputs.append(error_output("CheckNotFinished", "the check cell did not run to its end"))
         if status == "ok" and time.monotonic() - started >= settings.cell_timeout:
             cell.outputs.append(error_output("CellTimeoutError", f"the cell ran past {settings.cell_timeout} s"))
             if not await _kernel_answers(client):
                 status, reason = "timed-out", f"a cell ran past {settings.cell_timeout} s and ignored interrupts"
+        if status == "ok" and grade_id in probes:
+            printed[grade_id] = await _run_probe(client, probes[grade_id])
     if status == "ok" and tampering:
-        status, reason = "tampered", "the notebook replaced what the checks rely on (" + "; ".join(tampering) + ")"
-    return status, reason
+        status, reason = "tampered", "the notebook interfered with the checks (" + "; ".join(tampering) + ")"
+    return status, reason, printed
 
 
 async def _kernel_answers(client: NotebookClient, seconds: int = 5) -> bool:
@@ -206,30 +232,28 @@ async def _kernel_answers(client: NotebookClient, seconds: int = 5) -> bool:
         client.timeout = saved
 
 
-async def _run_probes(client: _CappedClient, probes: dict[str, str]) -> dict[str, str]:
-    """After the notebook, run each probe as an execution of its own; return what each printed."""
-    printed = {}
-    client._used_total = 0  # probes have a budget of their own: a chatty notebook must not starve them
-    for name, source in probes.items():
-        probe = nbformat.v4.new_code_cell(source)
-        client.nb.cells.append(probe)
-        client.start_cell()
-        try:
-            await client.async_execute_cell(probe, len(client.nb.cells) - 1)
-        except Exception:  # noqa: BLE001 - a probe that cannot run leaves nothing to judge: the check fails
-            pass
-        finally:
-            client.nb.cells.pop()
-        printed[name] = "".join(o.get("text", "") for o in probe.outputs
-                                if o.get("output_type") == "stream" and o.get("name") == "stdout")
-    return printed
+async def _run_probe(client: _CappedClient, source: str) -> str:
+    """Run one probe as an execution of its own; return what it printed to stdout."""
+    probe = nbformat.v4.new_code_cell(source)
+    client.nb.cells.append(probe)
+    client.start_cell()
+    client._used_total = 0  # a probe has a budget of its own: a chatty notebook must not starve it
+    try:
+        await client.async_execute_cell(probe, len(client.nb.cells) - 1)
+    except Exception:  # noqa: BLE001 - a probe that cannot run leaves nothing to judge: the re-check fails
+        pass
+    finally:
+        client.nb.cells.pop()
+    return "".join(o.get("text", "") for o in probe.outputs
+                   if o.get("output_type") == "stream" and o.get("name") == "stdout")
 
 
 async def _run(notebook: NotebookNode, course_root: Path, uid: int | None, settings: RunSettings,
                probes: dict[str, str]) -> RunResult:
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="course-grade-") as folder:
-        manager = _kernel_manager(Path(folder), course_root, uid, settings)
+    with tempfile.TemporaryDirectory(prefix="course-grade-") as folder, \
+            sandbox.submission_workspace(Path(folder) / "work", uid=uid, limits=settings.limits) as space:
+        manager = _kernel_manager(Path(folder), space, course_root, uid, settings)
         client = _CappedClient(notebook, km=manager, timeout=settings.cell_timeout, allow_errors=True,
                                interrupt_on_timeout=True, shutdown_kernel="immediate",
                                error_on_timeout={"ename": "CellTimeoutError", "evalue": f"the cell ran past {settings.cell_timeout} s",
@@ -240,9 +264,9 @@ async def _run(notebook: NotebookNode, course_root: Path, uid: int | None, setti
         printed: dict[str, str] = {}
         try:
             with open(log, "wb") as kernel_log:
-                async with client.async_setup_kernel(stdout=subprocess.DEVNULL, stderr=kernel_log):
-                    status, reason = await _execute(notebook, client, settings)
-                    printed = await _run_probes(client, probes) if status in ("ok", "tampered") and probes else {}
+                async with client.async_setup_kernel(stdout=subprocess.DEVNULL, stderr=kernel_log,
+                                                     env=sandbox.minimal_kernel_env(space.scratch)):
+                    status, reason, printed = await _execute(notebook, client, settings, probes)
         except Exception as error:  # noqa: BLE001 - a kernel that never started is reported, not raised
             detail = " | ".join(log.read_text(errors="replace").strip().splitlines()[-3:]) if log.exists() else ""
             for cell in notebook.cells:
@@ -264,10 +288,11 @@ async def _stop(manager: AsyncKernelManager) -> None:
 
 def run_submission(notebook: NotebookNode, course_root: Path, *, uid: int | None,
                    settings: RunSettings = RunSettings(), probes: dict[str, str] | None = None) -> RunResult:
-    """Execute ``notebook`` (already sanitised) in a sandbox as ``uid`` (None: no sandbox), then ``probes``.
+    """Execute ``notebook`` (already sanitised) in a sandbox as ``uid`` (None: no sandbox).
 
-    ``probes`` maps a name to code run after the notebook, each as an execution of its own; what
-    each printed comes back in :attr:`RunResult.printed` (see course_tools.grade.verdict).
+    ``probes`` maps a test cell's grade id to code run right after that cell, as an execution of its
+    own (so a kernel that dies later loses none of it); what each printed comes back in
+    :attr:`RunResult.printed` (see course_tools.grade.verdict).
     """
     for cell in notebook.cells:
         if cell.cell_type == "code":

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from course_tools.grade.collect import CollectError, collect
 from course_tools.grade.execute import Executed, Job, execute
 from course_tools.grade.kernel import RunSettings
-from course_tools.grade.prepare import InvalidLesson, LessonSpec, Prepared, load_lesson, prepare
+from course_tools.grade.prepare import InvalidLesson, LessonSpec, Prepared, RepairWorker, load_lesson, prepare
 from course_tools.grade.report import record
 from course_tools.grade.results import Status, SubmissionResult
 from course_tools.grade.score import ScoringError, max_score_of, register_lesson, score_all
@@ -127,9 +127,10 @@ def grade(root: Path, lesson_name: str, options: Options = Options()) -> list[Su
 
     with _progress(lesson_name, len(collected)) as bar:
         prepared = []
-        for item in collected:
-            prepared.append(prepare(root, lesson, item))
-            bar.update()
+        with RepairWorker(options.settings.limits) as repairer:
+            for item in collected:
+                prepared.append(prepare(root, lesson, item, repairer))
+                bar.update()
         results = {p.student: _invalid(lesson, p) for p in prepared if p.problem}
         runnable = [p for p in prepared if not p.problem]
         runs: dict[str, Executed] = {}

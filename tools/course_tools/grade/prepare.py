@@ -12,7 +12,12 @@ there, beside the original kept under ``.original/``.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import resource
 import shutil
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +31,7 @@ from course_tools.nbgrader_hooks import is_test_cell, without_hidden_tests
 from course_tools.notebooks import read_notebook
 from course_tools.release import lesson_notebook
 from course_tools.repair import InvalidSubmission, parse_submission, repair
+from course_tools.sandbox import Limits
 
 MAX_SUBMISSION_BYTES = 16 * 2**20
 
@@ -104,7 +110,68 @@ def with_hidden_tests(notebook: NotebookNode, lesson: LessonSpec) -> NotebookNod
     return runnable
 
 
-def prepare(root: Path, lesson: LessonSpec, collected: Collected) -> Prepared:
+def _limit_this_process(memory_bytes: int, cpu_seconds: int) -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
+
+
+def _repair_text(text: str, release_json: str, source_json: str, submitted_name: str,
+                 release_name: str) -> tuple[str, list[str]]:
+    """One repair, in the repair worker: plain text in and out."""
+    fixed = repair(parse_submission(text), nbformat.reads(release_json, as_version=4), submitted_name=submitted_name,
+                   release_name=release_name, source=nbformat.reads(source_json, as_version=4))
+    return nbformat.writes(fixed.notebook), list(fixed.notes)
+
+
+class RepairWorker:
+    """Repairs submitted notebooks in a process of their own, under the kernel's memory and CPU limits.
+
+    A submission is parsed and repaired before any sandbox exists, so a hostile file must not be
+    able to hold the grader: each repair has ``seconds`` of wall time, and the worker that runs it
+    is limited like a kernel. A repair past its limits makes that submission ``invalid``, and a
+    fresh worker takes the next one.
+    """
+
+    def __init__(self, limits: Limits = Limits(), seconds: float = 60.0) -> None:
+        self.limits, self.seconds = limits, seconds
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _worker(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_limit_this_process,
+                                             initargs=(self.limits.memory_bytes, self.limits.cpu_seconds))
+        return self._pool
+
+    def _discard(self) -> None:
+        if self._pool is not None:
+            for process in list(getattr(self._pool, "_processes", {}).values()):
+                process.kill()
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def repair(self, text: str, lesson: LessonSpec, submitted_name: str) -> tuple[NotebookNode, list[str]]:
+        """The repaired notebook and its notes; :class:`InvalidSubmission` when it cannot be repaired in bounds."""
+        future = self._worker().submit(_repair_text, text, nbformat.writes(lesson.release),
+                                       nbformat.writes(lesson.source), submitted_name, f"{lesson.name}.ipynb")
+        try:
+            notebook_json, notes = future.result(timeout=self.seconds)
+        except FutureTimeout:
+            self._discard()
+            raise InvalidSubmission(f"repairing the notebook took more than {self.seconds:g} s") from None
+        except BrokenProcessPool:
+            self._discard()
+            raise InvalidSubmission("repairing the notebook went past the memory or CPU limits") from None
+        return nbformat.reads(notebook_json, as_version=4), notes
+
+    def __enter__(self) -> RepairWorker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._discard()
+
+
+def prepare(root: Path, lesson: LessonSpec, collected: Collected, repairer: RepairWorker) -> Prepared:
     """Repair one collected submission and write the repaired notebook where nbgrader looks for it."""
     if collected.problem or collected.notebook is None:
         return Prepared(collected.student, "", problem=collected.problem or "no notebook in the submission")
@@ -114,16 +181,14 @@ def prepare(root: Path, lesson: LessonSpec, collected: Collected) -> Prepared:
         return Prepared(collected.student, fingerprint,
                         problem=f"the notebook is {len(raw) / 2**20:.1f} MiB; at most {MAX_SUBMISSION_BYTES // 2**20} MiB is graded")
     try:
-        fixed = repair(parse_submission(raw.decode("utf-8", errors="replace")), lesson.release,
-                       submitted_name=collected.notebook.name, release_name=f"{lesson.name}.ipynb",
-                       source=lesson.source)
+        fixed, notes = repairer.repair(raw.decode("utf-8", errors="replace"), lesson, collected.notebook.name)
     except InvalidSubmission as error:
         return Prepared(collected.student, fingerprint, problem=str(error))
     folder = Path(root) / "submitted" / collected.student / lesson.name
     for stale in folder.glob("*.ipynb"):  # only the repaired notebook may be found by nbgrader
         stale.unlink()
-    nbformat.write(fixed.notebook, folder / f"{lesson.name}.ipynb")
+    nbformat.write(fixed, folder / f"{lesson.name}.ipynb")
     timestamp = folder / ORIGINALS / "timestamp.txt"
     if timestamp.exists() and not (folder / "timestamp.txt").exists():
         shutil.copy(timestamp, folder / "timestamp.txt")
-    return Prepared(collected.student, fingerprint, with_hidden_tests(fixed.notebook, lesson), tuple(fixed.notes))
+    return Prepared(collected.student, fingerprint, with_hidden_tests(fixed, lesson), tuple(notes))
