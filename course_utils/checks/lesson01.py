@@ -26,6 +26,7 @@ from unittest import mock
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, TensorDataset
 
+from course_utils.checks.learner import error_text
 from course_utils.diagnoses import Diagnosis, by_code, raise_diagnosis
 
 LESSON = "01_dataloader_batching"
@@ -160,9 +161,6 @@ def _fail(code: str, *, expected: Any, found: Any, subject: str, also: tuple[str
                     also=[DIAGNOSES[c] for c in also if c != code])
 
 
-def _error_text(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
-
 
 # --- Exercise 1 · CourseDataset -----------------------------------------------------------------
 
@@ -205,7 +203,7 @@ def _check_items(dataset: Any, features: torch.Tensor, targets: torch.Tensor, su
             item = dataset[index]
         except Exception as error:  # noqa: BLE001 - a crash is a finding
             _fail("dataset-item", expected=f"ds[{index}] = (features[{index}], targets[{index}])",
-                  found=_error_text(error), subject=subject)
+                  found=error_text(error), subject=subject)
         shown = f"ds[{index}] = {item!r}"[:200]
         if not (isinstance(item, tuple) and len(item) == 2):
             if _same(item, features[index]):
@@ -257,7 +255,7 @@ def _check_validation(course_dataset: type, features: torch.Tensor, targets: tor
                       found=f"{type(error).__name__}() with no message", subject=subject)
             continue
         except Exception as error:  # noqa: BLE001 - the wrong kind of error is the finding
-            _fail("dataset-wrong-error-type", expected=error_type.__name__, found=_error_text(error), subject=subject)
+            _fail("dataset-wrong-error-type", expected=error_type.__name__, found=error_text(error), subject=subject)
         _fail(accepted_code, expected=f"{error_type.__name__}", found="no error: the dataset was created", subject=subject)
 
 
@@ -273,11 +271,11 @@ def check_course_dataset(course_dataset: type, *, seed: int = 0, n_samples: int 
             try:
                 dataset = course_dataset(given_features, given_targets)
             except Exception as error:  # noqa: BLE001
-                _fail("dataset-crashed", expected="a dataset", found=_error_text(error), subject=subject)
+                _fail("dataset-crashed", expected="a dataset", found=error_text(error), subject=subject)
             try:
                 length = len(dataset)
             except Exception as error:  # noqa: BLE001
-                _fail("dataset-len", expected=n_samples, found=_error_text(error), subject=subject)
+                _fail("dataset-len", expected=n_samples, found=error_text(error), subject=subject)
             if length != n_samples or type(length) is not int:
                 code = ("dataset-len-hard-coded" if length == 1000 else
                         "dataset-len-counts-features" if length == n_features else "dataset-len")
@@ -323,7 +321,7 @@ def _make(make_loader: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     try:
         loader = make_loader(*args, **kwargs)
     except Exception as error:  # noqa: BLE001
-        _fail("loader-crashed", expected="a DataLoader", found=_error_text(error), subject=subject)
+        _fail("loader-crashed", expected="a DataLoader", found=error_text(error), subject=subject)
     if not isinstance(loader, DataLoader):
         _fail("loader-not-a-dataloader", expected="a torch.utils.data.DataLoader",
               found=f"a {type(loader).__name__}", subject=subject)
@@ -470,7 +468,7 @@ def check_batch_sizes(batch_sizes: Callable[..., Any], *, seed: int = 0) -> None
     expected = f"{shown(case)} = {_expected_sizes(*case)}"
     if error is not None:
         code = "batch-sizes-hard-coded" if printed_ok else "batch-sizes-crashed"
-        _fail(code, expected=expected, found=_error_text(error), subject=shown(case))
+        _fail(code, expected=expected, found=error_text(error), subject=shown(case))
     if not isinstance(result, list):
         _fail("batch-sizes-not-a-list", expected=expected, found=f"a {type(result).__name__}: {result!r}"[:200],
               subject=shown(case))

@@ -24,6 +24,7 @@ from unittest import mock
 import torch
 
 from course_utils.checks.core import CheckFailed
+from course_utils.checks.learner import error_text
 from course_utils.diagnoses import Diagnosis, by_code, codes_in, raise_diagnosis
 
 LESSON = "02_normalization"
@@ -134,9 +135,6 @@ def _fail(code: str, *, expected: Any, found: Any, subject: str, also: tuple[str
     raise_diagnosis(DIAGNOSES[code], expected=expected, found=found, subject=subject,
                     also=[DIAGNOSES[c] for c in also if c != code])
 
-
-def _error_text(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
 
 
 # --- the reference: statistics and scaling in float64 -------------------------------------------
@@ -263,14 +261,14 @@ class _Run:
         try:
             return self.scaler_class(method)
         except Exception as error:  # noqa: BLE001
-            _fail("scaler-crashed", expected="a scaler", found=_error_text(error), subject=f"Scaler({method!r})")
+            _fail("scaler-crashed", expected="a scaler", found=error_text(error), subject=f"Scaler({method!r})")
 
     def call(self, scaler: Any, name: str, x: torch.Tensor, subject: str) -> Any:
         given = x.clone()
         try:
             result = getattr(scaler, name)(given)
         except Exception as error:  # noqa: BLE001
-            _fail("scaler-crashed", expected=f"{name} to return", found=_error_text(error), subject=subject)
+            _fail("scaler-crashed", expected=f"{name} to return", found=error_text(error), subject=subject)
         if not torch.equal(given, x):
             _fail("scaler-inplace", expected=f"the tensor given to {name} unchanged",
                   found=f"changed in place by {name} (largest change {_largest_change(given, x)})", subject=subject)
@@ -448,7 +446,7 @@ def _exercise1_failure(scaler_class: type | None) -> str | None:
     except CheckFailed as failure:
         return next(line.strip() for line in str(failure).strip().splitlines()).lstrip("✗ ")
     except Exception as error:  # noqa: BLE001 - a crash of Exercise 1 is a failure of Exercise 1
-        return _error_text(error)
+        return error_text(error)
     return None
 
 
@@ -485,7 +483,7 @@ def _judge_splits(result: Any, method: str, train: torch.Tensor, valid: torch.Te
         back = error
     if not _close(back, valid):
         _fail("splits-scaler-not-fitted-on-train", expected="scaler.inverse_transform(valid_scaled) == valid",
-              found=_error_text(back) if isinstance(back, Exception) else _difference(back, valid), subject=subject)
+              found=error_text(back) if isinstance(back, Exception) else _difference(back, valid), subject=subject)
 
 
 def _run_splits(function: Callable[..., Any], train: torch.Tensor, valid: torch.Tensor, method: str | None,
@@ -495,7 +493,7 @@ def _run_splits(function: Callable[..., Any], train: torch.Tensor, valid: torch.
         result = function(given_train, given_valid) if method is None else function(given_train, given_valid,
                                                                                     method=method)
     except Exception as error:  # noqa: BLE001
-        _fail("splits-crashed", expected="(train_scaled, valid_scaled, scaler)", found=_error_text(error),
+        _fail("splits-crashed", expected="(train_scaled, valid_scaled, scaler)", found=error_text(error),
               subject=subject)
     if not (torch.equal(given_train, train) and torch.equal(given_valid, valid)):
         _fail("splits-inplace", expected="train and valid unchanged", found="changed in place", subject=subject)

@@ -18,6 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from course_utils.checks.core import CheckFailed
+from course_utils.checks.learner import error_text
 from course_utils.diagnoses import Diagnosis, by_code, raise_diagnosis
 
 LESSON = "03_forward_pass"
@@ -178,9 +179,6 @@ def _close(found: torch.Tensor, expected: torch.Tensor) -> bool:
             and bool(torch.allclose(found.detach().double(), expected.detach().double(), rtol=1e-5, atol=1e-6)))
 
 
-def _error_text(error: BaseException) -> str:
-    return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-
 
 # --- Exercise 1 · MLP ------------------------------------------------------------------------
 
@@ -199,10 +197,10 @@ def _build(mlp_class: Callable[..., Any], sizes: tuple[int, int, int], subject: 
     except AttributeError as error:
         if "Module.__init__" in str(error) or "_modules" in str(error) or "_parameters" in str(error):
             _fail("mlp-super-init", expected="super().__init__() as the first line of __init__",
-                  found=_error_text(error), subject=subject)
-        _fail("mlp-crashed", expected="a model", found=_error_text(error), subject=subject)
+                  found=error_text(error), subject=subject)
+        _fail("mlp-crashed", expected="a model", found=error_text(error), subject=subject)
     except Exception as error:  # noqa: BLE001 - a student's error is a finding
-        _fail("mlp-crashed", expected="a model", found=_error_text(error), subject=subject)
+        _fail("mlp-crashed", expected="a model", found=error_text(error), subject=subject)
     if not isinstance(model, nn.Module):
         _fail("mlp-not-module", expected="an nn.Module", found=f"a {type(model).__name__}", subject=subject)
     return model
@@ -212,7 +210,7 @@ def _forward(model: nn.Module, x: torch.Tensor, subject: str, code: str = "mlp-c
     try:
         return model(x)
     except Exception as error:  # noqa: BLE001
-        _fail(code, expected=f"logits for an input of shape {tuple(x.shape)}", found=_error_text(error),
+        _fail(code, expected=f"logits for an input of shape {tuple(x.shape)}", found=error_text(error),
               subject=subject)
 
 
@@ -375,7 +373,7 @@ def check_predict(predict: Callable[..., Any], *, seed: int) -> None:
         except CheckFailed:
             raise
         except Exception as error:  # noqa: BLE001
-            _fail("predict-crashed", expected="the predicted classes", found=_error_text(error), subject=subject)
+            _fail("predict-crashed", expected="the predicted classes", found=error_text(error), subject=subject)
         codes = []
         if not net.calls:
             codes.append("predict-ignores-model")
@@ -499,6 +497,6 @@ def check_count_parameters(count_parameters: Callable[[nn.Module], Any], *, seed
         sequential_only = isinstance(error, (TypeError, IndexError, AttributeError)) \
             and not isinstance(models[description], nn.Sequential)
         _fail("count-sequential-only" if sequential_only else "count-crashed", expected=f"{expected[description]}",
-              found=_error_text(error), subject=f"count_parameters of {description}")
+              found=error_text(error), subject=f"count_parameters of {description}")
     if wrong:
         _fail("count-wrong", expected=f"{expected[description]}", found=f"{answer}", subject=subject)

@@ -20,6 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from course_utils.checks.core import CheckFailed
+from course_utils.checks.learner import error_text
 from course_utils.diagnoses import Diagnosis, by_code, raise_diagnosis
 
 LESSON = "04_loss"
@@ -185,9 +186,6 @@ def _fail(code: str, *, expected: Any, found: Any, subject: str) -> NoReturn:
     raise_diagnosis(DIAGNOSES[code], expected=expected, found=found, subject=subject)
 
 
-def _error_text(error: BaseException) -> str:
-    return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-
 
 def _same(found: Any, expected: torch.Tensor, rtol: float = 1e-6, atol: float = 1e-6) -> bool:
     return (isinstance(found, torch.Tensor) and found.shape == expected.shape
@@ -233,7 +231,7 @@ def _call(cross_entropy: Callable[..., Any], logits: torch.Tensor, targets: torc
     except CheckFailed:
         raise
     except Exception as error:  # noqa: BLE001 - a student's error is a finding
-        _fail("ce-crashed", expected="a 0-dim loss tensor", found=_error_text(error), subject=subject)
+        _fail("ce-crashed", expected="a 0-dim loss tensor", found=error_text(error), subject=subject)
 
 
 def _probe(seed: int, n: int, n_classes: int, scale: float = 2.0,
@@ -304,7 +302,7 @@ def _check_plain(cross_entropy: Callable[..., Any], logits: torch.Tensor, target
     try:
         result.backward()
     except RuntimeError as error:
-        _fail("ce-detached", expected="loss.backward() to reach the logits", found=_error_text(error), subject=subject)
+        _fail("ce-detached", expected="loss.backward() to reach the logits", found=error_text(error), subject=subject)
     if leaf.grad is None:
         _fail("ce-detached", expected="the gradient of F.cross_entropy on the logits", found="no gradient",
               subject=subject)
@@ -513,7 +511,7 @@ def _call_choose(choose_loss: Callable[[str], Any], task: str) -> Any:
     except CheckFailed:
         raise
     except Exception as error:  # noqa: BLE001
-        _fail("loss-crashed", expected="(loss module, target dtype)", found=_error_text(error),
+        _fail("loss-crashed", expected="(loss module, target dtype)", found=error_text(error),
               subject=f'choose_loss("{task}")')
 
 
@@ -542,7 +540,7 @@ def check_choose_loss(choose_loss: Callable[[str], Any], *, seed: int) -> None:
             code = "loss-bce-on-logits" if isinstance(module, nn.BCELoss) or "between 0 and 1" in str(error) \
                 else "loss-wrong-for-task"
             _fail(code, expected=f"{expected}: {reference.item():.5f} on raw outputs",
-                  found=f"{type(module).__name__}, which raised {_error_text(error)}", subject=subject)
+                  found=f"{type(module).__name__}, which raised {error_text(error)}", subject=subject)
         if not _same(value, reference, rtol=1e-5, atol=1e-5):
             for code, name, lookalike in _LOOKALIKES[task]:
                 if _same(value, lookalike(outputs, targets), rtol=1e-5, atol=1e-5):

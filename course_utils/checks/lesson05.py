@@ -18,7 +18,7 @@ from unittest import mock
 import torch
 from torch.nn import functional as F
 
-from course_utils.checks.core import CheckFailed
+from course_utils.checks.learner import call_learner, error_text
 from course_utils.diagnoses import Diagnosis, by_code, raise_diagnosis
 
 LESSON = "05_backward"
@@ -186,18 +186,6 @@ def _fail(code: str, *, expected: Any, found: Any, subject: str) -> None:
     raise_diagnosis(DIAGNOSES[code], expected=expected, found=found, subject=subject)
 
 
-def _error_text(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}".splitlines()[0][:300]
-
-
-def _run(function: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, BaseException | None]:
-    """Call the learner's function; an exception is a finding to report, not a crash of the check."""
-    try:
-        return function(*args, **kwargs), None
-    except CheckFailed:
-        raise
-    except Exception as error:  # noqa: BLE001
-        return None, error
 
 
 @contextlib.contextmanager
@@ -292,14 +280,14 @@ def _numerical_gradient_findings(numerical_gradient: Callable[..., Any], x: torc
     args = (f, x) if eps is None else (f, x, eps)
     used_eps = 1e-6 if eps is None else eps
     with _autograd_calls() as autograd:
-        result, error = _run(numerical_gradient, *args)
+        result, error = call_learner(numerical_gradient, *args)
     where = f"x of shape {tuple(x.shape)} and dtype {x.dtype}" + ("" if eps is None else f", eps={eps:g}")
     if autograd or f.tracked:
         _fail("numgrad-autograd", subject=subject, expected="f evaluated at nudged copies of x, no autograd",
               found=f"autograd calls: {', '.join(autograd) or 'none'}; f received a tensor that requires grad: "
                     f"{f.tracked}")
     if error is not None and not f.points:
-        _fail("numgrad-raised", subject=subject, expected=f"a gradient for {where}", found=_error_text(error))
+        _fail("numgrad-raised", subject=subject, expected=f"a gradient for {where}", found=error_text(error))
     if not f.points:
         _fail("numgrad-f-never-called", subject=subject, expected=f"2 calls of f per element of x ({2 * x.numel()})",
               found=f"no call of f; returned {result!r}"[:200])
@@ -317,7 +305,7 @@ def _numerical_gradient_findings(numerical_gradient: Callable[..., Any], x: torc
               found=f"nudges of size {', '.join(f'{s:.3g}' for s in sizes[:3])}")
     if error is not None:
         _fail("numgrad-raised", subject=subject, expected=f"a gradient for {where}" +
-              (" (f returns a Python float here)" if as_float else ""), found=_error_text(error))
+              (" (f returns a Python float here)" if as_float else ""), found=error_text(error))
     if by_element and any(not (any(d > 0 for d in nudges) and any(d < 0 for d in nudges))
                           for nudges in by_element.values()):
         _fail("numgrad-one-sided", subject=subject, expected="f at x + eps·e_i and at x - eps·e_i for every i",
@@ -370,10 +358,10 @@ def check_relative_error(relative_error: Callable[..., Any], *, seed: int = 0) -
     a[1, 1], b[1, 1] = 0.5, 9.5           # b exceeds a there: max(a - b) misses it, max|a - b| does not
     a64, b64 = a.double(), b
     expected = ((a64 - b64).abs().max() / (a64.abs() + b64.abs()).max()).item()
-    result, error = _run(relative_error, a, b)
+    result, error = call_learner(relative_error, a, b)
     if error is not None:
         _fail("relerr-raised", subject=subject, expected="a float for a float32 and a float64 tensor of shape (4, 5)",
-              found=_error_text(error))
+              found=error_text(error))
     if type(result) is not float:
         _fail("relerr-not-a-float", subject=subject, expected="a Python float", found=f"a {type(result).__name__}")
     if not math.isclose(result, expected, rel_tol=1e-9, abs_tol=1e-12):
@@ -397,17 +385,17 @@ def check_relative_error(relative_error: Callable[..., Any], *, seed: int = 0) -
         if any(math.isclose(result, v, rel_tol=1e-6) for v in scales):
             _fail("relerr-scale", subject=subject, expected=f"{expected:.6g}", found=f"{result:.6g}")
         _fail("relerr-wrong-value", subject=subject, expected=f"{expected:.6g}", found=f"{result:.6g}")
-    zeros, error = _run(relative_error, torch.zeros(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64))
+    zeros, error = call_learner(relative_error, torch.zeros(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64))
     if error is not None or type(zeros) is not float or zeros != 0.0:
         _fail("relerr-zero-division", subject=subject, expected="0.0 for two all-zero tensors",
-              found=_error_text(error) if error is not None else repr(zeros))
+              found=error_text(error) if error is not None else repr(zeros))
     near = torch.tensor([1.0 + 1e-9, 2.0], dtype=torch.float64)
     exact = torch.tensor([1.0, 2.0], dtype=torch.float64)
-    tiny, error = _run(relative_error, near, exact)
+    tiny, error = call_learner(relative_error, near, exact)
     expected_tiny = 1e-9 / (2.0 + 1e-9 + 2.0)
     if error is not None or type(tiny) is not float or not math.isclose(tiny, expected_tiny, rel_tol=1e-5):
         _fail("relerr-float32", subject=subject, expected=f"{expected_tiny:.4g} for [1 + 1e-9, 2] against [1, 2]",
-              found=_error_text(error) if error is not None else repr(tiny))
+              found=error_text(error) if error is not None else repr(tiny))
 
 
 def check_gradient_checker(numerical_gradient: Callable[..., Any], relative_error: Callable[..., Any],
@@ -431,7 +419,7 @@ def _ce_call(cross_entropy_grad: Callable[..., Any], logits: torch.Tensor, targe
     subject = "cross_entropy_grad"
     before = logits.clone()
     with _autograd_calls() as autograd, torch.no_grad():
-        result, error = _run(cross_entropy_grad, logits, targets)
+        result, error = call_learner(cross_entropy_grad, logits, targets)
     if autograd:
         _fail("cegrad-autograd", subject=subject, expected="the formula, computed without autograd",
               found=f"{len(autograd)} autograd call(s) ({', '.join(sorted(set(autograd)))}) for {what}")
@@ -440,9 +428,9 @@ def _ce_call(cross_entropy_grad: Callable[..., Any], logits: torch.Tensor, targe
         _fail("cegrad-one-hot-classes", subject=subject,
               expected=f"a gradient of shape {tuple(logits.shape)} for {what}, whose targets never reach "
                        f"class {logits.shape[1] - 1}",
-              found=_error_text(error) if error is not None else f"shape {tuple(result.shape)}")
+              found=error_text(error) if error is not None else f"shape {tuple(result.shape)}")
     if error is not None:
-        _fail("cegrad-raised", subject=subject, expected=f"a gradient for {what}", found=_error_text(error))
+        _fail("cegrad-raised", subject=subject, expected=f"a gradient for {what}", found=error_text(error))
     if not torch.equal(logits, before):
         _fail("cegrad-changed-logits", subject=subject, expected="logits unchanged",
               found=f"logits changed by up to {(logits.double() - before.double()).abs().max().item():.3g}")
@@ -551,10 +539,10 @@ def _accumulated_grad_findings(accumulated_grad: Callable[..., Any], *, seed: in
     leaf = w.detach().clone().requires_grad_(True)
     single = torch.autograd.grad(_CountingLoss(inputs)(leaf), leaf)[0]
     loss_fn = _CountingLoss(inputs)
-    result, error = _run(accumulated_grad, loss_fn, w, times)
+    result, error = call_learner(accumulated_grad, loss_fn, w, times)
     where = f"times={times}, w of shape (4, 3) and dtype {dtype}"
     if error is not None:
-        text = _error_text(error)
+        text = error_text(error)
         if "second time" in text or "freed" in text:
             _fail("accgrad-graph-freed", subject=subject, expected=f"{times} backward passes ({where})", found=text)
         if "leaf" in text:

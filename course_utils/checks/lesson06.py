@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from course_utils.checks.core import CheckFailed
+from course_utils.checks.learner import call_learner, error_text
 from course_utils.diagnoses import Diagnosis, by_code, raise_diagnosis
 
 LESSON = "06_optimizer_step"
@@ -159,18 +159,6 @@ def _fail(code: str, *, expected: Any, found: Any, subject: str) -> None:
     raise_diagnosis(DIAGNOSES[code], expected=expected, found=found, subject=subject)
 
 
-def _error_text(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}".splitlines()[0][:300]
-
-
-def _run(function: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, BaseException | None]:
-    """Call the learner's code; an exception is a finding to report, not a crash of the check."""
-    try:
-        return function(*args, **kwargs), None
-    except CheckFailed:
-        raise
-    except Exception as error:  # noqa: BLE001
-        return None, error
 
 
 # --- Exercise 1 · ManualSGD ---------------------------------------------------------------------
@@ -280,26 +268,26 @@ def _same(a: list[torch.Tensor], b: list[torch.Tensor], atol: float = 1e-5) -> b
 def _construct(manual_sgd: type, params: Any, s: _Settings) -> Any:
     subject = "ManualSGD"
     with _library_optimizer_use() as used:
-        optimizer, error = _run(manual_sgd, params, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+        optimizer, error = call_learner(manual_sgd, params, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
     if used or isinstance(optimizer, torch.optim.SGD):
         _fail("sgd-wraps-torch-optim", subject=subject, expected="an update written by hand",
               found=f"ManualSGD created {', '.join(used) or 'a torch.optim.SGD'}")
     if error is not None:
         _fail("sgd-raised", subject=subject,
               expected=f"ManualSGD(params, lr={s.lr}, momentum={s.momentum}, weight_decay={s.weight_decay})",
-              found=_error_text(error))
+              found=error_text(error))
     return optimizer
 
 
 def _step(optimizer: Any, what: str) -> None:
     subject = "ManualSGD.step()"
     with _library_optimizer_use() as used:
-        _, error = _run(optimizer.step)
+        _, error = call_learner(optimizer.step)
     if used:
         _fail("sgd-wraps-torch-optim", subject=subject, expected="an update written by hand",
               found=f"step() called {', '.join(used)}")
     if error is not None:
-        text = _error_text(error)
+        text = error_text(error)
         if "leaf Variable that requires grad" in text:
             _fail("sgd-no-torch-no-grad", subject=subject, expected=f"a step ({what})", found=text)
         if isinstance(error, (TypeError, AttributeError)) and "NoneType" in text:
@@ -417,9 +405,9 @@ def check_manual_sgd(manual_sgd: type, *, seed: int = 0) -> None:
         _fail("sgd-parameters-unchanged", subject=subject, expected="a parameter that stays a leaf requiring grad",
               found=f"is_leaf={used.is_leaf}, requires_grad={used.requires_grad}")
     unused.grad = torch.ones_like(unused)
-    _, error = _run(optimizer.zero_grad)
+    _, error = call_learner(optimizer.zero_grad)
     if error is not None:
-        _fail("sgd-raised", subject="ManualSGD.zero_grad()", expected="the gradients cleared", found=_error_text(error))
+        _fail("sgd-raised", subject="ManualSGD.zero_grad()", expected="the gradients cleared", found=error_text(error))
     left = [p for p in (used, unused) if p.grad is not None and bool(p.grad.any())]
     if left:
         _fail("sgd-zero-grad", subject="ManualSGD.zero_grad()", expected="every .grad None (or all zeros)",
@@ -539,7 +527,7 @@ def check_train_step(train_step: Callable[..., Any], *, seed: int = 0, steps: in
         with torch.no_grad():
             expected_loss = F.cross_entropy(model.net(x), y).item()
         try:
-            result, error = _run(train_step, model, x, y, criterion, optimizer)
+            result, error = call_learner(train_step, model, x, y, criterion, optimizer)
         finally:
             for handle in handles:
                 handle.remove()
@@ -562,7 +550,7 @@ def _diagnose_call(events: _Events, result: Any, error: BaseException | None, *,
     if any(not enabled for enabled, _ in events.forwards):
         _fail("trainstep-no-grad", subject=subject, expected="a forward pass that records the graph",
               found=f"{order}; the forward pass ran with gradient tracking off"
-                    + (f" ({_error_text(error)})" if error is not None else ""))
+                    + (f" ({error_text(error)})" if error is not None else ""))
     if not any(given for _, given in events.forwards) or (events.losses and not any(g for _, g in events.losses)):
         _fail("trainstep-batch-ignored", subject=subject, expected="the loss of the batch passed in",
               found=f"{order}; model or criterion received other tensors than xb, yb")
@@ -570,7 +558,7 @@ def _diagnose_call(events: _Events, result: Any, error: BaseException | None, *,
         _fail("trainstep-criterion-ignored", subject=subject, expected="criterion(model(xb), yb) with the criterion passed in",
               found=f"{order}; the criterion passed in was never called")
     if error is not None:
-        _fail("trainstep-raised", subject=subject, expected="one training step", found=f"{order}; {_error_text(error)}")
+        _fail("trainstep-raised", subject=subject, expected="one training step", found=f"{order}; {error_text(error)}")
     backwards, steps = events.log.count("backward"), events.log.count("step")
     if backwards == 0:
         _fail("trainstep-no-backward", subject=subject, expected="zero_grad, backward, step", found=order)

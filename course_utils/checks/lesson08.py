@@ -36,6 +36,7 @@ from torch.optim.optimizer import register_optimizer_step_pre_hook
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from course_utils.checks.core import CheckFailed
+from course_utils.checks.learner import call_learner
 from course_utils.data import RAW_MAX, make_course_data
 from course_utils.diagnoses import Diagnosis, by_code, raise_diagnosis
 from course_utils.distributed import DDPConfig, run_distributed
@@ -428,14 +429,6 @@ class _Task:
         return default_model(replace(DEFAULT_RECIPE, hidden=self.hidden, seed=self.seed))
 
 
-def _run(function: Callable[..., Any], *args: Any) -> tuple[Any, BaseException | None]:
-    try:
-        return function(*args), None
-    except CheckFailed:
-        raise
-    except Exception as error:  # noqa: BLE001 - a crash is a finding to report
-        return None, error
-
 
 def _close(first: list[torch.Tensor | None], second: list[torch.Tensor], **tolerance: float) -> bool:
     return all(a is not None and a.shape == b.shape and torch.allclose(a.float(), b.float(), **tolerance)
@@ -512,7 +505,7 @@ def check_accumulation(train_one_epoch_accumulated: Callable[..., Any], *, seed:
     optimizer = ProbeSGD(model.parameters(), lr=task.learning_rate, momentum=task.momentum)
     n_batches = len(task.loader())
     with _recording(model) as recorder:
-        result, error = _run(train_one_epoch_accumulated, model, ProbeLoader(task.loader()), ProbeCriterion(),
+        result, error = call_learner(train_one_epoch_accumulated, model, ProbeLoader(task.loader()), ProbeCriterion(),
                              optimizer, torch.device("cpu"), k)
     codes = []
     codes += ["accum-train-mode"] if any(not f["training"] for f in recorder.forwards) else []
@@ -653,7 +646,7 @@ def check_fit_scheduled(fit_scheduled: Callable[..., Any], *, seed: int = 0, int
     scheduler = ProbeScheduler(optimizer)
     n_batches = len(task.loader())
     with _recording(model) as recorder:
-        result, error = _run(fit_scheduled, model, ProbeLoader(task.loader()), ProbeCriterion(), optimizer, scheduler,
+        result, error = call_learner(fit_scheduled, model, ProbeLoader(task.loader()), ProbeCriterion(), optimizer, scheduler,
                              torch.device("cpu"), epochs, max_norm, interval)
     codes = _clip_codes(recorder, max_norm, prefix="clip")
     if error is not None:
@@ -697,7 +690,7 @@ def check_amp(train_one_epoch_amp: Callable[..., Any], *, seed: int = 0, n_sampl
     n_batches = len(task.loader())
     with _recording(model) as recorder:
         recorder.inject_inf_at = inf_batch
-        result, error = _run(train_one_epoch_amp, model, ProbeLoader(task.loader()), ProbeCriterion(), optimizer, scaler,
+        result, error = call_learner(train_one_epoch_amp, model, ProbeLoader(task.loader()), ProbeCriterion(), optimizer, scaler,
                              torch.device("cpu"), max_norm, amp_dtype)
     codes = []
     forwards = recorder.forwards

@@ -1,0 +1,27 @@
+"""Calling a learner's code from a check: an exception is a finding to report, not a crash of the check."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from course_utils.checks.core import CheckFailed
+
+
+def call_learner(function: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, BaseException | None]:
+    """``function(*args, **kwargs)`` and no error, or None and the exception it raised.
+
+    A :class:`CheckFailed` raised inside (a check the learner's code called) is passed on.
+    """
+    try:
+        return function(*args, **kwargs), None
+    except CheckFailed:
+        raise
+    except Exception as error:  # noqa: BLE001 - whatever the learner's code raises is reported
+        return None, error
+
+
+def error_text(error: BaseException) -> str:
+    """An exception in one line, as a failure message's ``found:`` shows it."""
+    lines = str(error).splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"[:300]
