@@ -21,7 +21,7 @@ from nbgrader.preprocessors import (
 )
 
 from course_tools.grade.feedback import configure_feedback
-from course_tools.nbgrader_hooks import StderrIsNotAnError, unguessable_skip_tag
+from course_tools.nbgrader_hooks import NoPartialCredit, StderrIsNotAnError, unguessable_skip_tag
 
 c = get_config()  # noqa: F821  (injected by traitlets when nbgrader loads this file)
 
@@ -43,7 +43,8 @@ c.Execute.interrupt_on_timeout = True
 # A student must not be able to skip test cells by tagging them (see course_tools.nbgrader_hooks).
 c.Execute.skip_cells_with_tag = unguessable_skip_tag()
 
-# Stock autograde pipeline plus one step: stderr warnings in test cells do not cost marks.
+# Stock autograde pipeline plus two steps: stderr warnings in test cells do not cost marks, and a test
+# cell passes or fails (a number it displays is never read as a partial score).
 # `course grade` replaces Execute with the outputs of its sandboxed runs (course_tools.grade.score).
 c.Autograde.autograde_preprocessors = [
     Execute,
@@ -51,6 +52,7 @@ c.Autograde.autograde_preprocessors = [
     ClearMetadataPreprocessor,
     LimitOutput,
     StderrIsNotAnError,
+    NoPartialCredit,
     SaveAutoGrades,
     AssignLatePenalties,
     CheckCellMetadata,

@@ -165,15 +165,30 @@ shell.input_transformers_post.append(last_line_only)
 '''
 
 # --- the tamper guard, bypassed: wrong answers, checks that always pass --------------------------
+# Each adds answers that run without raising but are wrong, then disarms the checks.
+
+WRONG_ANSWERS = '''
+import torch
+from torch.utils.data import DataLoader, Dataset
+class CourseDataset(Dataset):
+    def __init__(self, features, targets):
+        self.features, self.targets = features, targets
+    def __len__(self):
+        return 1000
+    def __getitem__(self, index):
+        return self.features[0], self.targets[0]
+def make_loader(dataset, batch_size, *, shuffle=True, drop_last=False, seed=None):
+    return DataLoader(dataset, batch_size=100)
+def batch_sizes(n_samples, batch_size, drop_last=False):
+    return [100] * 10
+'''
 
 FAKE_CHECKS_NAME = '''
 class _Anything:
     def __getattr__(self, name):
         return lambda *args, **kwargs: None
 checks = lesson01 = loop_grader = _Anything()
-def batch_sizes(n_samples, batch_size, drop_last=False):
-    return []
-'''
+''' + WRONG_ANSWERS
 
 FAKE_INTEGRITY_MODULE = '''
 import sys, types
@@ -188,7 +203,7 @@ for name in ("course_utils.checks", "course_utils.checks.core", "course_utils.ch
             setattr(module, attribute, lambda *args, **kwargs: None)
 from course_utils import checks
 from course_utils.checks import lesson01
-'''
+''' + WRONG_ANSWERS
 
 NO_RELOAD = '''
 import importlib
@@ -201,16 +216,16 @@ for name in ("course_utils.checks", "course_utils.checks.core", "course_utils.ch
             setattr(module, attribute, lambda *args, **kwargs: None)
 from course_utils import checks
 from course_utils.checks import lesson01
-'''
+''' + WRONG_ANSWERS
 
 PATCHED_BUILTINS = '''
-import builtins
-_isinstance, _type = builtins.isinstance, builtins.type
-builtins.all = lambda iterable: True
-builtins.isinstance = lambda obj, kind: True
-def batch_sizes(n_samples, batch_size, drop_last=False):
-    return [batch_size]
-'''
+import builtins, sys
+_isinstance, _all = builtins.isinstance, builtins.all
+def _from_checks():
+    return sys._getframe(2).f_globals.get("__name__", "").startswith("course_utils")
+builtins.isinstance = lambda obj, kind: True if _from_checks() else _isinstance(obj, kind)
+builtins.all = lambda iterable: True if _from_checks() else _all(iterable)
+''' + WRONG_ANSWERS
 
 # --- harm through the feedback, and the limits per submission ------------------------------------
 
@@ -348,7 +363,8 @@ for path in [pathlib.Path("{secret_folder}") / "secret.txt", *pathlib.Path("/hom
         Case("empty", lambda release, source, ctx: as_bytes(release), 0.0),
         Case("skip-tags", tagged, 0.0),
         Case("always-equal", answered_with(lambda nb: _replace(nb, "ex3-batch-sizes", ALWAYS_EQUAL)), 6.0),
-        Case("patched-checks", lambda release, source, ctx: as_bytes(after_answers(nbformat.from_dict(release), PATCHES)), 0.0),
+        Case("patched-checks", lambda release, source, ctx: as_bytes(after_answers(nbformat.from_dict(release), PATCHES)), 0.0,
+             "tampered"),
         Case("hard-coded", answered_with(lambda nb: _replace(nb, "ex3-batch-sizes", HARD_CODED)), 6.0),
         Case("sys-exit", answered_with(lambda nb: prepend(nb, "ex3-batch-sizes", "import sys\nsys.exit(1)")), 6.0),
         Case("os-exit", answered_with(lambda nb: prepend(nb, "ex3-batch-sizes", "import os\nos._exit(1)")), 6.0, "kernel-died"),

@@ -172,7 +172,7 @@ def test_tampering_is_named_with_its_reason(graded_class):
 @needs_sandbox
 def test_no_instructor_secret_and_no_active_content_reaches_the_feedback(graded_class):
     root, *_ = graded_class
-    active = re.compile(r"<script[^>]*>[^<]*pwned|<img[^>]*onerror|javascript:", re.I)
+    active = re.compile(r"<script[^>]*>[^<]*pwned|<img[^>]*onerror|href=[\"']?javascript:", re.I)
     for path in (root / "feedback").glob(f"*/{LESSON}/{LESSON}.html"):
         page = path.read_text()
         assert HOST_SECRET not in page, f"{path}: the instructor's secret reached the feedback"
@@ -186,7 +186,9 @@ def test_one_hostile_file_never_stops_the_class(graded_class):
     root, cases, *_ = graded_class
     grades = read_grades(root)
     assert set(grades) == {case.student for case in cases}, "every student has a row"
-    assert "LEAKED" not in (root / ".course-grade" / LESSON / "runs" / "reads-home" / "executed.ipynb").read_text()
+    executed = read_notebook(root / ".course-grade" / LESSON / "runs" / "reads-home" / "executed.ipynb")
+    printed = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs)
+    assert "hidden:" in printed and "LEAKED" not in printed and HOST_SECRET not in printed
 
 
 @needs_sandbox

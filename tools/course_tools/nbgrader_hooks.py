@@ -36,6 +36,25 @@ class StderrIsNotAnError(NbGraderPreprocessor):
         return cell, resources
 
 
+class NoPartialCredit(NbGraderPreprocessor):
+    """A test cell passes or fails: a value it displays is never read as a partial score.
+
+    nbgrader scores a grade cell by the first ``execute_result`` whose value is a number, even when
+    an error follows it, so anything that displays a number in a test cell (a student's
+    ``pre_run_cell`` hook, say) could set its score. The course's test cells never give partial
+    credit, so their results are turned into plain displays before grades are saved.
+    """
+
+    def preprocess_cell(self, cell: NotebookNode, resources: ResourcesDict, index: int
+                        ) -> tuple[NotebookNode, ResourcesDict]:
+        if is_test_cell(cell):
+            for output in cell.get("outputs", []):
+                if output.get("output_type") == "execute_result":
+                    output["output_type"] = "display_data"
+                    output.pop("execution_count", None)
+        return cell, resources
+
+
 def unguessable_skip_tag() -> str:
     """Return a fresh tag name for ``Execute.skip_cells_with_tag``.
 

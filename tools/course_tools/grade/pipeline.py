@@ -23,7 +23,7 @@ from course_tools.grade.execute import Executed, Job, execute
 from course_tools.grade.kernel import RunSettings
 from course_tools.grade.prepare import InvalidLesson, LessonSpec, Prepared, RepairWorker, load_lesson, prepare
 from course_tools.grade.report import record
-from course_tools.grade.results import Status, SubmissionResult
+from course_tools.grade.results import Status, SubmissionResult, load_results
 from course_tools.grade.score import ScoringError, max_score_of, register_lesson, score_all
 from course_tools.grade.verdict import draw_seeds, probe_source
 from course_tools.release import LESSON_NAME, lesson_notebook
@@ -108,6 +108,12 @@ def _check_options(root: Path, lesson: str, options: Options) -> bool:
     return problem is None
 
 
+def _unchanged(root: Path, lesson: str, prepared: Prepared, earlier: SubmissionResult | None) -> bool:
+    """An earlier complete run already scored exactly this submission and wrote its feedback."""
+    return (earlier is not None and earlier.fingerprint == prepared.fingerprint and earlier.status is not Status.INVALID
+            and (root / "feedback" / prepared.student / lesson / f"{lesson}.html").is_file())
+
+
 def _invalid(lesson: LessonSpec, prepared: Prepared) -> SubmissionResult:
     return SubmissionResult(prepared.student, lesson.name, Status.INVALID, 0.0, max_score_of(lesson),
                             reason=prepared.problem)
@@ -133,9 +139,13 @@ def grade(root: Path, lesson_name: str, options: Options = Options()) -> list[Su
                 bar.update()
         results = {p.student: _invalid(lesson, p) for p in prepared if p.problem}
         runnable = [p for p in prepared if not p.problem]
+        earlier = {} if options.force else {r.student: r for r in load_results(root, lesson_name)}
         runs: dict[str, Executed] = {}
         to_run = []
         for item in runnable:
+            if _unchanged(root, lesson_name, item, earlier.get(item.student)):
+                results[item.student] = earlier[item.student]  # scored and given feedback from this very run
+                continue
             cached = None if options.force else _cached_run(root, lesson_name, item)
             if cached is not None:
                 runs[item.student] = cached
@@ -159,7 +169,8 @@ def grade(root: Path, lesson_name: str, options: Options = Options()) -> list[Su
         bar.set_description_str(f"{lesson_name}: score")
         bar.update(len(collected) - len(runs))
         repairs = {p.student: p.repairs for p in runnable}
-        results.update(score_all(root, lesson, runs, repairs, on_done=lambda student: bar.update()))
+        fingerprints = {p.student: p.fingerprint for p in runnable}
+        results.update(score_all(root, lesson, runs, repairs, fingerprints, on_done=lambda student: bar.update()))
     ordered = [results[student] for student in sorted(results)]
     record(root, lesson_name, ordered)
     return ordered

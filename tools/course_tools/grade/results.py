@@ -59,6 +59,7 @@ class SubmissionResult:
     reason: str = ""
     repairs: tuple[str, ...] = ()
     seconds: float = 0.0
+    fingerprint: str = ""  # of the submission, lesson and grading code this result was computed from
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

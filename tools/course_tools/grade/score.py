@@ -187,6 +187,7 @@ def max_score_of(lesson: LessonSpec) -> float:
 
 
 def score_all(root: Path, lesson: LessonSpec, runs: dict[str, Executed], repairs: dict[str, tuple[str, ...]],
+              fingerprints: dict[str, str] | None = None,
               on_done: Callable[[str], None] = lambda s: None) -> dict[str, SubmissionResult]:
     """Score every executed submission and write its feedback; one student at a time, none stopping the rest."""
     runs = {student: apply_verdicts(lesson, run) for student, run in runs.items()}
@@ -197,6 +198,6 @@ def score_all(root: Path, lesson: LessonSpec, runs: dict[str, Executed], repairs
         result = score(root, lesson, runs[student], repairs=repairs.get(student, ()), config=config, max_score=maximum)
         if result.status is not Status.INVALID and write_feedback(root, lesson.name, student, config) is None:
             result = replace(result, reason=(result.reason + "; " if result.reason else "") + "no feedback could be written")
-        results[student] = result
+        results[student] = replace(result, fingerprint=(fingerprints or {}).get(student, ""))
         on_done(student)
     return results
