@@ -15,6 +15,7 @@ Importing this module has no side effects.
 from __future__ import annotations
 
 import base64
+import importlib
 import io
 import sys
 from collections.abc import Callable
@@ -157,7 +158,9 @@ def _probe_batch_sizes(ns: dict[str, Any], seed: int) -> Values:
     return {"sizes": [[int(s) for s in ns["batch_sizes"](n, size, drop)] for n, size, drop in batching_cases(seed)]}
 
 
-PROBES: dict[str, dict[str, Callable[[dict[str, Any], int], Values]]] = {
+Probe = Callable[[dict[str, Any], int], Values]
+
+PROBES: dict[str, dict[str, Probe]] = {
     "01_dataloader_batching": {"ex1-tests": _probe_dataset, "ex2-tests": _probe_make_loader,
                                "ex3-tests": _probe_batch_sizes},
     "07_epoch_loop_gpu": {"ex1-tests": _probe_train_one_epoch, "ex2-tests": _probe_evaluate, "ex3-tests": _probe_fit},
@@ -171,11 +174,21 @@ def encode(values: Values) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def probes_for(lesson: str) -> dict[str, Probe]:
+    """The lesson's probes by grade id: those above, and the ``PROBES`` of the lesson's checks module."""
+    from course_utils.diagnoses import CATALOGUE_MODULES
+
+    found = dict(PROBES.get(lesson, {}))
+    if lesson in CATALOGUE_MODULES:
+        found.update(getattr(importlib.import_module(CATALOGUE_MODULES[lesson]), "PROBES", {}))
+    return found
+
+
 def emit(lesson: str, grade_id: str, seed: int) -> None:
     """Run one probe on the notebook's own functions and print its values for the grader."""
     namespace = vars(sys.modules["__main__"])
     try:
-        values = PROBES[lesson][grade_id](namespace, seed)
+        values = probes_for(lesson)[grade_id](namespace, seed)
     except Exception as error:  # noqa: BLE001 - a failing function is an answer the grader judges
         values = {"error": f"{type(error).__name__}: {error}"[:500]}
     print(f"{MARKER} {grade_id} {encode(values)}")

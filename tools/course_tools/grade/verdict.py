@@ -16,6 +16,7 @@ See docs/grading-threat-model.md for what this does and does not cover.
 from __future__ import annotations
 
 import base64
+import importlib
 import io
 import math
 import secrets
@@ -30,6 +31,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from course_utils.verdict_probes import (
     MARKER,
+    probes_for,
     batching_cases,
     dataset_tensors,
     loop_scenario,
@@ -39,6 +41,7 @@ from course_utils.verdict_probes import (
 
 MAX_VALUES_BYTES = 8 * 2**20
 _TOLERANCE = dict(rtol=1e-4, atol=1e-5)
+Judge = Callable[[dict[str, Any], int], str]  # values, seed -> "" when right, else what is wrong
 
 
 @dataclass(frozen=True)
@@ -50,9 +53,23 @@ class Verdict:
     reason: str = ""
 
 
+def judges_for(lesson: str) -> dict[str, Judge]:
+    """The lesson's judges by grade id: those below, and ``JUDGES`` of ``course_tools.grade.judges.lessonNN``."""
+    found = dict(JUDGES.get(lesson, {}))
+    try:
+        module = importlib.import_module(f"course_tools.grade.judges.lesson{lesson[:2]}")
+    except ModuleNotFoundError as error:
+        if not (error.name or "").startswith("course_tools.grade.judges"):
+            raise
+    else:
+        found.update(getattr(module, "JUDGES", {}))
+    return found
+
+
 def draw_seeds(lesson: str) -> dict[str, int]:
-    """A fresh secret seed per judged cell of ``lesson`` (none for a lesson without judges)."""
-    return {grade_id: 10_000 + secrets.randbelow(10**9) for grade_id in JUDGES.get(lesson, {})}
+    """A fresh secret seed per judged cell of ``lesson`` (a cell needs both a probe and a judge)."""
+    judged = set(judges_for(lesson)) & set(probes_for(lesson))
+    return {grade_id: 10_000 + secrets.randbelow(10**9) for grade_id in sorted(judged)}
 
 
 def probe_source(lesson: str, grade_id: str, seed: int) -> str:
@@ -154,7 +171,7 @@ def _judge_batch_sizes(values: dict[str, Any], seed: int) -> str:
     return "" if values.get("sizes") == expected else "the batch sizes differ from a real DataLoader's"
 
 
-JUDGES: dict[str, dict[str, Callable[[dict[str, Any], int], str]]] = {
+JUDGES: dict[str, dict[str, Judge]] = {
     "01_dataloader_batching": {"ex1-tests": _judge_dataset, "ex2-tests": _judge_make_loader,
                                "ex3-tests": _judge_batch_sizes},
     "07_epoch_loop_gpu": {"ex1-tests": _judge_train_one_epoch, "ex2-tests": _judge_evaluate, "ex3-tests": _judge_fit},
@@ -169,7 +186,7 @@ def judge(lesson: str, grade_id: str, seed: int, printed: str) -> Verdict:
     if "error" in values:
         return Verdict(grade_id, False, f"the re-check's call raised {str(values['error'])[:200]}")
     try:
-        problem = JUDGES[lesson][grade_id](values, seed)
+        problem = judges_for(lesson)[grade_id](values, seed)
     except Exception as error:  # noqa: BLE001 - values of the wrong shape are a wrong answer
         problem = f"the values sent back have the wrong form ({type(error).__name__})"
     return Verdict(grade_id, not problem, problem)

@@ -1,0 +1,4 @@
+"""The grader's judges, one module per lesson (``lessonNN.py`` with ``JUDGES``): see course_tools.grade.verdict.
+
+Lessons 01 and 07 are judged in :mod:`course_tools.grade.verdict` itself.
+"""
