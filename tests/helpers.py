@@ -93,3 +93,14 @@ def grade_cell_errors(notebook: NotebookNode) -> dict[str, str]:
         for cell in notebook.cells if cell.cell_type == "code" and is_grade(cell) and not is_solution(cell)
         for output in cell.outputs if output.output_type == "error"
     }
+
+
+def missing_tool(reason: str) -> None:
+    """Skip for a tool this machine lacks, with the reason; under CI=true, fail: .ci/run installs it."""
+    import os
+
+    import pytest
+
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true, and yet {reason} (.ci/run installs it: a skip would hide a failure)")
+    pytest.skip(reason)

@@ -32,7 +32,7 @@ from course_tools.notebooks import read_notebook
 from course_tools.workspace import install_lab_settings, lab_settings_dir
 from course_utils.playground import PLOT_CLASS, STATUS_CLASS
 from course_utils.widgets import FEEDBACK_CLASS, QUESTION_CLASS, QUIZ_CLASS
-from tests.helpers import ROOT, fill_answers
+from tests.helpers import ROOT, fill_answers, missing_tool
 
 pytestmark = pytest.mark.browser
 
@@ -81,8 +81,11 @@ def _stop(process: subprocess.Popen) -> None:
 def lab(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """A running JupyterLab on a temp copy of lesson 01 (answers filled in); yields (base URL, token)."""
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's Chromium (apt-get install chromium) to run the browser test")
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
+        missing_tool(f"{CHROMIUM} is missing: install Debian's Chromium (apt-get install chromium) to run the browser test")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing_tool("playwright is not installed (pip install -e '.[test]')")
     root = tmp_path / "notebooks"
     (root / LESSON).mkdir(parents=True)
     student = read_notebook(ROOT / "notebooks" / LESSON / f"{LESSON}.ipynb")

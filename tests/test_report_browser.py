@@ -9,7 +9,6 @@ Skipped, with the reason, when Chromium or Playwright is missing; a failure inst
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from course_tools.grade.results import save_results
 from course_tools.report.write import write_lessons
 from tests.report_class import L07, L08, diagnoses, lesson07_class, lesson08_class
+from tests.helpers import missing_tool
 
 pytestmark = pytest.mark.browser
 
@@ -27,21 +27,15 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 TIMEOUT_MS = 30_000
 
 
-def _missing(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true and {reason}")
-    pytest.skip(reason)
-
-
 @pytest.fixture
 def report(tmp_path: Path) -> Path:
     """The lesson 07 report of the synthetic class, with lesson 08 graded too (so "Across lessons" shows)."""
     if not CHROMIUM.exists():
-        _missing(f"{CHROMIUM} is missing: install Debian's Chromium (apt-get install chromium)")
+        missing_tool(f"{CHROMIUM} is missing: install Debian's Chromium (apt-get install chromium)")
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        _missing("playwright is not installed (pip install -e '.[test]')")
+        missing_tool("playwright is not installed (pip install -e '.[test]')")
     root = tmp_path / "course"
     save_results(root, L07, lesson07_class())
     save_results(root, L08, lesson08_class())
