@@ -574,3 +574,89 @@ def check_splits_running_example(normalize_splits: Callable[..., Any], features:
     result = _run_splits(patched, features, valid_features, "minmax", subject)
     _judge_splits(result, "minmax", features.double(), valid_features.double(), default=False, subject=subject)
     return result[0], result[1]
+
+
+# --- PROBES: the grader's re-check (course_utils.verdict_probes) ------------------------------------
+# The kernel calls the learner's code on scenarios drawn from a seed chosen at grading time and sends
+# back values only; the grader rebuilds the same scenarios with these builders and judges the values.
+
+def _probe_sizes(seed: int) -> tuple[int, int]:
+    """(n_samples, n_features) of a re-check scenario, drawn from ``seed``."""
+    generator = torch.Generator().manual_seed(seed)
+    n_samples = 5 + int(torch.randint(0, 40, (1,), generator=generator))
+    return n_samples, 3 + int(torch.randint(0, 5, (1,), generator=generator))
+
+
+def scaler_scenario(seed: int) -> dict[str, Any]:
+    """Exercise 1's re-check inputs: a training split, a validation split, and the split with constant features."""
+    n_samples, n_features = _probe_sizes(seed)
+    train, valid = _splits(seed, n_samples, n_features)
+    constant, columns = _constant_data(train)
+    return {"train": train, "valid": valid, "constant": constant, "constant_columns": columns}
+
+
+def splits_scenario(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exercise 2's re-check inputs: a training split and a validation split of another size."""
+    n_samples, n_features = _probe_sizes(seed + 1)
+    return _splits(seed + 50, n_samples, n_features)
+
+
+def _value(result: Any) -> torch.Tensor | None:
+    """A plain tensor copy of ``result``, or None when it is no tensor (a value the judge rejects)."""
+    return result.detach().clone().as_subclass(torch.Tensor) if isinstance(result, torch.Tensor) else None
+
+
+def _probe_scaler(ns: dict[str, Any], seed: int) -> dict[str, Any]:
+    scaler_class = ns["Scaler"]
+    scenario = scaler_scenario(seed)
+    given: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def copy_of(x: torch.Tensor) -> torch.Tensor:
+        given.append((x.clone(), x))
+        return given[-1][0]
+
+    values: dict[str, Any] = {}
+    for method in METHODS:
+        scaler = scaler_class(method)
+        values[f"{method}-fit-returns-self"] = scaler.fit(copy_of(scenario["train"])) is scaler
+        scaled = scaler.transform(copy_of(scenario["valid"]))
+        values[f"{method}-transform"] = _value(scaled)
+        values[f"{method}-inverse"] = _value(scaler.inverse_transform(copy_of(scaled.detach()))) \
+            if isinstance(scaled, torch.Tensor) else None
+        constant = scaler_class(method)
+        constant.fit(copy_of(scenario["constant"]))
+        values[f"{method}-constant"] = _value(constant.transform(copy_of(scenario["constant"])))
+        scaled = constant.transform(copy_of(scenario["valid"]))
+        values[f"{method}-constant-inverse"] = _value(constant.inverse_transform(copy_of(scaled.detach()))) \
+            if isinstance(scaled, torch.Tensor) else None
+        refitted = scaler_class(method)
+        refitted.fit(copy_of(scenario["train"]))
+        refitted.fit(copy_of(scenario["valid"]))
+        values[f"{method}-refit"] = _value(refitted.transform(copy_of(scenario["valid"])))
+    values["inputs-unchanged"] = all(torch.equal(after, before) for after, before in given)
+    return values
+
+
+def _probe_normalize_splits(ns: dict[str, Any], seed: int) -> dict[str, Any]:
+    patched, _ = _with_reference_scaler(ns["normalize_splits"])  # Exercise 2 is judged on its own
+    train, valid = splits_scenario(seed)
+    values: dict[str, Any] = {}
+    for method in (None, "minmax", "standard"):
+        given_train, given_valid = train.clone(), valid.clone()
+        result = patched(given_train, given_valid) if method is None else patched(given_train, given_valid,
+                                                                                  method=method)
+        three = isinstance(result, (tuple, list)) and len(result) == 3
+        train_scaled, valid_scaled, scaler = result if three else (None, None, None)
+        back = None
+        if isinstance(valid_scaled, torch.Tensor):
+            try:
+                back = _value(scaler.inverse_transform(valid_scaled.detach().clone()))
+            except Exception:  # noqa: BLE001 - a scaler that cannot undo its scaling is a wrong value
+                back = None
+        values[str(method)] = {"three": three, "train": _value(train_scaled), "valid": _value(valid_scaled),
+                               "back": back,
+                               "unchanged": torch.equal(given_train, train) and torch.equal(given_valid, valid)}
+    return values
+
+
+PROBES = {"ex1-tests": _probe_scaler, "ex2-tests": _probe_normalize_splits}

@@ -500,3 +500,86 @@ def check_count_parameters(count_parameters: Callable[[nn.Module], Any], *, seed
               found=error_text(error), subject=f"count_parameters of {description}")
     if wrong:
         _fail("count-wrong", expected=f"{expected[description]}", found=f"{answer}", subject=subject)
+
+
+# --- PROBES: the grader's re-check (course_utils.verdict_probes) ------------------------------------
+# The kernel calls the learner's code on scenarios drawn from a seed chosen at grading time and sends
+# back values only; the grader rebuilds the same scenarios with these builders and judges the values.
+
+def mlp_scenario(seed: int) -> dict[str, Any]:
+    """Exercise 1's re-check: sizes, a batch, and the weights the probe loads into the learner's two Linear layers."""
+    sizes = _sizes_for(seed)
+    n_in, n_hidden, n_out = sizes
+    generator = torch.Generator().manual_seed(seed + 1)
+    return {"sizes": sizes, "x": torch.randn(5 + seed % 11, n_in, generator=generator),
+            "weights": [torch.randn(n_hidden, n_in, generator=generator) / n_in ** 0.5,
+                        torch.randn(n_hidden, generator=generator),
+                        torch.randn(n_out, n_hidden, generator=generator) / n_hidden ** 0.5,
+                        torch.randn(n_out, generator=generator)]}
+
+
+def predict_scenario(seed: int) -> tuple[nn.Module, torch.Tensor]:
+    """Exercise 2's re-check: a model with BatchNorm and Dropout that records its calls, and a batch."""
+    with torch.random.fork_rng(devices=[]):  # seeds its own generator, leaves the caller's random state alone
+        return _probe_net(seed)
+
+
+def count_scenario(seed: int) -> dict[str, nn.Module]:
+    """Exercise 3's re-check: models whose counts tell the typical mistakes apart."""
+    with torch.random.fork_rng(devices=[]):
+        return _count_models(seed)
+
+
+def _plain(result: Any) -> torch.Tensor | None:
+    """A plain tensor copy of ``result``, or None when it is no tensor (a value the judge rejects)."""
+    return result.detach().clone().as_subclass(torch.Tensor) if isinstance(result, torch.Tensor) else None
+
+
+def _probe_mlp(ns: dict[str, Any], seed: int) -> dict[str, Any]:
+    scenario = mlp_scenario(seed)
+    n_in, n_hidden, n_out = scenario["sizes"]
+    with torch.random.fork_rng(devices=[]):  # building the model draws weights: keep the notebook's random state
+        model = ns["MLP"](n_in, n_hidden, n_out)
+    if not isinstance(model, nn.Module):
+        return {"module": False}
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    w1, b1, w2, b2 = scenario["weights"]
+    with torch.no_grad():  # known weights, so that the grader can compute the logits itself
+        for layer in linears:
+            for (rows, columns), weight, bias in (((n_hidden, n_in), w1, b1), ((n_out, n_hidden), w2, b2)):
+                if tuple(layer.weight.shape) == (rows, columns):
+                    layer.weight.copy_(weight)
+                    if layer.bias is not None:
+                        layer.bias.copy_(bias)
+    x = scenario["x"]
+    values = {"module": True, "linears": [[int(m.in_features), int(m.out_features), m.bias is not None]
+                                          for m in linears],
+              "parameters": int(sum(p.numel() for p in model.parameters())), "forward-error": None}
+    try:  # the layers' sizes above tell the judge more than a crash of the forward pass would
+        values.update(logits=_plain(model(x.clone())), one=_plain(model(x[:1].clone())))
+    except Exception as error:  # noqa: BLE001 - reported as a value
+        values["forward-error"] = f"{type(error).__name__}: {error}"[:300]
+    return values
+
+
+def _probe_predict(ns: dict[str, Any], seed: int) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for start_training in (True, False):
+        net, x = predict_scenario(seed)
+        net.train(start_training)
+        result = ns["predict"](net, x.clone())
+        mode = "train" if start_training else "eval"
+        values[mode] = {"classes": _plain(result), "training": net.training if type(net.training) is bool else None,
+                        "calls": [[bool(t), bool(g)] for t, g in net.calls],
+                        "state": {name: _plain(v) for name, v in net.state_dict().items()},
+                        "grads": any(p.grad is not None for p in net.parameters())}
+    return values
+
+
+def _probe_count_parameters(ns: dict[str, Any], seed: int) -> dict[str, Any]:
+    answers = [ns["count_parameters"](copy.deepcopy(model)) for model in count_scenario(seed).values()]
+    # an answer that is no int goes back as the name of its type, which the judge rejects
+    return {"counts": [answer if type(answer) is int else f"a {type(answer).__name__}" for answer in answers]}
+
+
+PROBES = {"ex1-tests": _probe_mlp, "ex2-tests": _probe_predict, "ex3-tests": _probe_count_parameters}

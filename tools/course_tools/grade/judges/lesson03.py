@@ -1,0 +1,103 @@
+"""Lesson 03's re-check judges: MLP, predict and count_parameters, against PyTorch.
+
+The scenarios come from :mod:`course_utils.checks.lesson03` (``mlp_scenario``, ``predict_scenario``,
+``count_scenario``). For the MLP, the probe loads the scenario's weights into the learner's two Linear
+layers, so the grader computes the logits Linear -> ReLU -> Linear itself. Tolerances are looser than
+the lesson's own checks, so that every correct style passes.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+
+from course_utils.checks.lesson03 import count_scenario, mlp_scenario, predict_scenario
+
+
+def _close(found: Any, expected: torch.Tensor) -> bool:
+    return (type(found) is torch.Tensor and found.shape == expected.shape and found.is_floating_point()
+            and bool(torch.allclose(found.double(), expected.double(), rtol=1e-4, atol=1e-5)))
+
+
+def judge_mlp(values: dict[str, Any], seed: int) -> str:
+    """Exercise 1: two Linear layers of the given sizes with biases, and out(relu(hidden(x))) for any batch size."""
+    scenario = mlp_scenario(seed)
+    n_in, n_hidden, n_out = sizes = scenario["sizes"]
+    if values.get("module") is not True:
+        return f"MLP{sizes} is not an nn.Module"
+    linears = values.get("linears")
+    wanted = [[n_in, n_hidden, True], [n_hidden, n_out, True]]
+    if not isinstance(linears, list) or sorted(map(tuple, linears)) != sorted(map(tuple, wanted)):
+        return (f"MLP{sizes} should hold two registered nn.Linear layers ({n_in} -> {n_hidden}, "
+                f"{n_hidden} -> {n_out}, with biases); found {linears!r}"[:300])
+    expected_count = n_in * n_hidden + n_hidden + n_hidden * n_out + n_out
+    if values.get("parameters") != expected_count:
+        return f"MLP{sizes} holds {values.get('parameters')!r} parameters, not {expected_count}"
+    if values.get("forward-error") is not None:
+        return f"MLP{sizes}(x) raised {str(values['forward-error'])[:200]}"
+    w1, b1, w2, b2 = scenario["weights"]
+    x = scenario["x"]
+    logits = torch.relu(x @ w1.T + b1) @ w2.T + b2
+    if not _close(values.get("logits"), logits):
+        return f"MLP{sizes}(x) is not out(relu(hidden(x))) for a batch of {len(x)}"
+    if not _close(values.get("one"), logits[:1]):
+        return f"MLP{sizes} does not work on a batch of one sample"
+    return ""
+
+
+def _argmax_of(classes: torch.Tensor, logits: torch.Tensor) -> bool:
+    """Each class is a largest logit of its row (a near-tie may go either way with other arithmetic)."""
+    if not bool(((classes >= 0) & (classes < logits.shape[1])).all()):
+        return False
+    chosen = logits.gather(1, classes[:, None])[:, 0]
+    return bool((chosen >= logits.max(dim=1).values - 1e-5).all())
+
+
+def judge_predict(values: dict[str, Any], seed: int) -> str:
+    """Exercise 2: argmax of the eval-mode logits, without gradients, mode restored, model unchanged."""
+    for start_training in (True, False):
+        net, x = predict_scenario(seed)
+        net.train(start_training)
+        state = copy.deepcopy(net.state_dict())
+        with torch.no_grad():
+            logits = copy.deepcopy(net).eval()(x)
+        mode = "train" if start_training else "eval"
+        found = values.get(mode)
+        subject = f"predict on a model in {'training' if start_training else 'eval'} mode"
+        if not isinstance(found, dict):
+            return f"{subject} sent back nothing readable"
+        calls = found.get("calls")
+        if not (isinstance(calls, list) and calls and all(c == [False, False] for c in calls)):
+            return f"{subject} did not run the model in eval mode under torch.no_grad()"
+        if found.get("training") is not start_training:
+            return f"{subject} did not leave the model in {mode} mode"
+        after = found.get("state")
+        if (found.get("grads") is not False or not isinstance(after, dict) or set(after) != set(state)
+                or not all(type(after[k]) is torch.Tensor and after[k].shape == v.shape
+                           and torch.equal(after[k], v) for k, v in state.items())):
+            return f"{subject} changed the model's parameters, buffers or gradients"
+        classes = found.get("classes")
+        if not (type(classes) is torch.Tensor and classes.dtype == torch.int64 and classes.shape == (len(x),)
+                and _argmax_of(classes, logits)):
+            return f"{subject} did not return the int64 classes argmax(dim=1) of the eval-mode logits"
+    return ""
+
+
+def judge_count_parameters(values: dict[str, Any], seed: int) -> str:
+    """Exercise 3: the number of trainable parameter elements of each model, as a Python int."""
+    models = count_scenario(seed)
+    expected = [sum(p.numel() for p in model.parameters() if p.requires_grad) for model in models.values()]
+    counts = values.get("counts")
+    if not isinstance(counts, list) or len(counts) != len(expected):
+        return "count_parameters sent back no count for each model"
+    for description, count, right in zip(models, counts, expected):
+        if type(count) is not int:
+            return f"count_parameters of {description} returned {str(count)[:60]}, not a Python int"
+        if count != right:
+            return f"count_parameters of {description} gave {count}, not its number of trainable parameter elements"
+    return ""
+
+
+JUDGES = {"ex1-tests": judge_mlp, "ex2-tests": judge_predict, "ex3-tests": judge_count_parameters}
