@@ -553,3 +553,108 @@ def check_choose_loss(choose_loss: Callable[[str], Any], *, seed: int) -> None:
         if isinstance(again, tuple) and again and again[0] is module:
             _fail("loss-shared-instance", expected="a new module at every call", found="the same object twice",
                   subject=subject)
+
+
+# --- PROBES: the grader's re-check (course_utils.verdict_probes) ------------------------------------
+# The kernel calls the learner's code on scenarios drawn from a seed chosen at grading time and sends
+# back values only; the grader rebuilds the same scenarios with these builders and judges the values.
+# Whether PyTorch's own cross-entropy did the work cannot be seen in values: the in-kernel checks say.
+
+def values_scenario(seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Exercise 1's values: (logits, targets) of several sizes, float64 and float32, one set of confident rows."""
+    generator = torch.Generator().manual_seed(seed)
+    n, n_classes = 3 + int(torch.randint(0, 12, (1,), generator=generator)), 2 + int(torch.randint(0, 6, (1,),
+                                                                                                   generator=generator))
+    return [_probe(seed, n, n_classes, 2.0, torch.float64), _probe(seed + 1, 1, 3, 1.0, torch.float64),
+            _probe(seed + 2, 25, n_classes + 1, 3.0, torch.float32),
+            _probe(seed + 3, n, 4, 9.0, torch.float64)]  # some true classes with probabilities far below 1e-7
+
+
+def stability_scenario(seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Exercise 1's stability: rows with logits of thousands, in float32 and float64 (finite, exact losses)."""
+    generator = torch.Generator().manual_seed(seed)
+    big = float(torch.randint(3000, 10001, (1,), generator=generator))
+    rows = [([[0.0, -800.0, 3.0]], [1]), ([[big, 0.0, -5.0]], [0]), ([[big, 0.0, 0.0], [0.0, -big, 5.0]], [0, 2]),
+            ([[big, big - 3.0, 0.0]], [1]), ([[0.0, -big, 3.0]], [1]), ([[0.0, 60.0, 0.0]], [0])]
+    cases = []
+    for dtype in (torch.float32, torch.float64):
+        for logits, labels in rows:
+            if logits == [[0.0, -800.0, 3.0]] and dtype == torch.float32:
+                logits = [[0.0, -200.0, 3.0]]  # e^-200 is 0 in float32, e^-800 in float64
+            cases.append((torch.tensor(logits, dtype=dtype), torch.tensor(labels)))
+    return cases
+
+
+def weights_scenario(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+    """Exercise 1's options: float64 logits with C = 4 to 7 classes, positive class weights, a smoothing eps."""
+    generator = torch.Generator().manual_seed(seed + 7)
+    n_classes = 4 + int(torch.randint(0, 4, (1,), generator=generator))
+    weight = torch.rand(n_classes, generator=generator, dtype=torch.float64) * 3 + 0.2
+    eps = round(0.05 + 0.3 * float(torch.rand(1, generator=generator)), 3)
+    logits, targets = _probe(seed + 3, 6 + int(torch.randint(0, 15, (1,), generator=generator)), n_classes, 3.0)
+    return logits, targets, weight, eps
+
+
+WEIGHT_OPTIONS = ((False, False), (True, False), (False, True), (True, True))  # (weight, label_smoothing) used
+
+
+def task_scenario(seed: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Exercise 2: seeded model outputs and targets for each task."""
+    return {task: _task_probe(task, seed + index) for index, task in enumerate(_EXPECTED)}
+
+
+def _value(result: Any) -> torch.Tensor | None:
+    """A plain tensor copy of ``result``, or None when it is no tensor (a value the judge rejects)."""
+    return result.detach().clone().as_subclass(torch.Tensor) if isinstance(result, torch.Tensor) else None
+
+
+def _loss_and_grad(cross_entropy: Callable[..., Any], logits: torch.Tensor, targets: torch.Tensor,
+                   **options: Any) -> dict[str, Any]:
+    leaf = logits.clone().requires_grad_(True)
+    result = cross_entropy(leaf, targets.clone(), **options)
+    if isinstance(result, torch.Tensor) and result.shape == () and result.requires_grad:
+        result.backward()
+    return {"loss": _value(result), "grad": _value(leaf.grad)}
+
+
+def _probe_values(ns: dict[str, Any], seed: int) -> dict[str, Any]:
+    return {"cases": [_loss_and_grad(ns["cross_entropy"], logits, targets)
+                      for logits, targets in values_scenario(seed)]}
+
+
+def _probe_stability(ns: dict[str, Any], seed: int) -> dict[str, Any]:
+    return {"cases": [_loss_and_grad(ns["cross_entropy"], logits, targets)
+                      for logits, targets in stability_scenario(seed)]}
+
+
+def _probe_weights(ns: dict[str, Any], seed: int) -> dict[str, Any]:
+    logits, targets, weight, eps = weights_scenario(seed)
+    cases = []
+    for use_weight, use_smoothing in WEIGHT_OPTIONS:
+        options: dict[str, Any] = {}
+        if use_weight:
+            options["weight"] = weight.clone()
+        if use_smoothing:
+            options["label_smoothing"] = eps
+        cases.append(_loss_and_grad(ns["cross_entropy"], logits, targets, **options))
+    return {"cases": cases}
+
+
+def _probe_choose_loss(ns: dict[str, Any], seed: int) -> dict[str, Any]:
+    choose_loss = ns["choose_loss"]
+    values: dict[str, Any] = {}
+    for task, (outputs, targets) in task_scenario(seed).items():
+        chosen = choose_loss(task)
+        pair = isinstance(chosen, tuple) and len(chosen) == 2
+        module, dtype = chosen if pair else (None, None)
+        is_module = isinstance(module, nn.Module)
+        loss = module(outputs.clone(), targets.to(dtype)) if is_module and isinstance(dtype, torch.dtype) else None
+        again = choose_loss(task)
+        values[task] = {"pair": pair, "module": is_module,
+                        "dtype": str(dtype) if isinstance(dtype, torch.dtype) else None, "loss": _value(loss),
+                        "fresh": not (isinstance(again, tuple) and again and again[0] is module)}
+    return values
+
+
+PROBES = {"ex1-values-tests": _probe_values, "ex1-stability-tests": _probe_stability,
+          "ex1-weights-smoothing-tests": _probe_weights, "ex2-tests": _probe_choose_loss}

@@ -573,3 +573,140 @@ def _accumulated_grad_findings(accumulated_grad: Callable[..., Any], *, seed: in
         _fail("accgrad-wrong-count", subject=subject, expected=f"{times} backward passes", found=counted)
     _fail("accgrad-wrong-values", subject=subject, expected=f"{times} × the gradient of one call ({where})",
           found=f"largest difference {(result.double() - expected_value.double()).abs().max().item():.3g}")
+
+
+# --- PROBES: the grader's re-check (course_utils.verdict_probes) ------------------------------------
+# The kernel calls the learner's code on scenarios drawn from a seed chosen at grading time and sends
+# back values only; the grader rebuilds the same scenarios with these builders and judges the values.
+# Whether autograd did the work cannot be seen in values: the in-kernel checks say.
+
+def gradient_scenario(seed: int) -> tuple[torch.Tensor, list[tuple[torch.Tensor, float | None, bool]]]:
+    """Exercise 1's numerical_gradient: the weights of the function, and (x, eps or None, f returns a float)."""
+    generator = torch.Generator().manual_seed(seed)
+    shape = ((2, 3), (3, 2, 2), (1, 5), (2, 2))[int(torch.randint(0, 4, (1,), generator=generator))]
+    weights = torch.randn(shape, generator=generator, dtype=torch.float64)
+    x64 = torch.randn(shape, generator=generator, dtype=torch.float64)
+    x32 = (3 * torch.randn(shape, generator=generator)).float()
+    eps = (1e-2, 2e-2, 4e-2)[int(torch.randint(0, 3, (1,), generator=generator))]  # truncation errors show
+    return weights, [(x64, eps, True), (x64, None, False), (x32, None, False)]
+
+
+def relative_error_scenario(seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Exercise 1's relative_error: pairs that tell the usual formulas apart, two zero tensors, a tiny difference."""
+    generator = torch.Generator().manual_seed(seed)
+    a = torch.randn(4, 5, generator=generator)
+    b = torch.randn(4, 5, generator=generator, dtype=torch.float64)
+    a[0, 0], b[0, 0] = 1e-3, -2e-3         # a tiny pair: an element-by-element ratio would make it 1
+    a[1, 1], b[1, 1] = 0.5, 9.5           # b exceeds a there: max(a - b) misses it, max|a - b| does not
+    small = 1e-9 * (1 + float(torch.rand(1, generator=generator)))
+    return [(a, b), (b.float(), a.double()), (torch.zeros(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64)),
+            (torch.tensor([1.0 + small, 2.0], dtype=torch.float64), torch.tensor([1.0, 2.0], dtype=torch.float64))]
+
+
+def ce_grad_scenario(seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Exercise 2: float32 and float64 logits, logits of ±900, and targets that never reach the last class."""
+    generator = torch.Generator().manual_seed(seed)
+    n, classes = 4 + int(torch.randint(0, 17, (1,), generator=generator)), 2 + int(torch.randint(0, 5, (1,),
+                                                                                                 generator=generator))
+    logits = 2 * torch.randn(n, classes, generator=generator)
+    targets = torch.randint(0, classes, (n,), generator=generator)
+    targets[0], targets[-1] = 0, classes - 1
+    logits64 = (3 * torch.randn(n, classes, generator=generator)).double()
+    big = logits[-3:].clone()
+    big[:, 0], big[:, -1] = 900.0, -900.0
+    return [(logits, targets), (logits64, targets.flip(0)), (big, targets[-3:].clone()),
+            (logits, targets.clamp(max=classes - 2))]
+
+
+def accumulate_scenario(seed: int) -> list[tuple[torch.Tensor, torch.Tensor, int]]:
+    """Exercise 3: (inputs of the counting loss, w, times) in float32 and float64; w.grad holds an old 0.5."""
+    generator = torch.Generator().manual_seed(seed)
+    cases = []
+    for dtype, times in ((torch.float32, 2 + int(torch.randint(0, 4, (1,), generator=generator))),
+                         (torch.float64, 1 + int(torch.randint(0, 4, (1,), generator=generator)))):
+        inputs = torch.randn(6, 4, generator=generator, dtype=torch.float64)
+        cases.append((inputs, torch.randn(4, 3, generator=generator, dtype=dtype), times))
+    return cases
+
+
+class CoupledFunction:
+    """The function numerical_gradient is given in the re-check, sin·w + t³/3 plus a squared sum.
+
+    The squared sum makes the elements of x interact, so that an element not put back after its nudge
+    changes the other elements' estimates.
+    """
+
+    def __init__(self, weights: torch.Tensor, *, as_float: bool = False) -> None:
+        self.weights = weights
+        self.as_float = as_float
+
+    def __call__(self, t: torch.Tensor) -> Any:
+        value = (torch.sin(t) * self.weights.to(t.dtype)).sum() + (t ** 3).sum() / 3 + 0.5 * t.sum() ** 2
+        return float(value.detach()) if self.as_float else value
+
+
+def central_difference(weights: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
+    """The exact central difference, in float64, of :class:`CoupledFunction` at ``x``."""
+    f = CoupledFunction(weights.double(), as_float=True)
+    point, grad = x.detach().double().clone(), torch.zeros(x.shape, dtype=torch.float64)
+    flat_point, flat_grad = point.view(-1), grad.view(-1)
+    for i in range(flat_point.numel()):
+        original = flat_point[i].item()
+        flat_point[i] = original + eps
+        plus = f(point)
+        flat_point[i] = original - eps
+        minus = f(point)
+        flat_point[i] = original
+        flat_grad[i] = (plus - minus) / (2 * eps)
+    return grad
+
+
+def counting_loss(inputs: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The loss function given to accumulated_grad: it counts the backward passes through its results."""
+    return _CountingLoss(inputs)
+
+
+def _value(result: Any) -> torch.Tensor | None:
+    """A plain tensor copy of ``result``, or None when it is no tensor (a value the judge rejects)."""
+    return result.detach().clone().as_subclass(torch.Tensor) if isinstance(result, torch.Tensor) else None
+
+
+def _probe_gradient_checker(ns: dict[str, Any], seed: int) -> dict[str, Any]:
+    numerical_gradient, relative_error = ns["numerical_gradient"], ns["relative_error"]
+    weights, cases = gradient_scenario(seed)
+    gradients = []
+    for x, eps, as_float in cases:
+        given = x.clone()
+        f = CoupledFunction(weights.clone(), as_float=as_float)
+        result = numerical_gradient(f, given) if eps is None else numerical_gradient(f, given, eps)
+        gradients.append({"gradient": _value(result), "x": given.clone()})
+    errors = []
+    for a, b in relative_error_scenario(seed):
+        result = relative_error(a.clone(), b.clone())
+        errors.append(result if type(result) is float else None)
+    return {"gradients": gradients, "errors": errors}
+
+
+def _probe_ce_grad(ns: dict[str, Any], seed: int) -> dict[str, Any]:
+    cases = []
+    for logits, targets in ce_grad_scenario(seed):
+        given = logits.clone()
+        with torch.no_grad():
+            result = ns["cross_entropy_grad"](given, targets.clone())
+        cases.append({"gradient": _value(result), "logits": given.clone()})
+    return {"cases": cases}
+
+
+def _probe_accumulated_grad(ns: dict[str, Any], seed: int) -> dict[str, Any]:
+    cases = []
+    for inputs, w, times in accumulate_scenario(seed):
+        given = w.clone().requires_grad_(True)
+        given.grad = torch.full_like(given, 0.5)  # an old gradient of the caller's, to be left alone
+        loss_fn = _CountingLoss(inputs.clone())
+        result = ns["accumulated_grad"](loss_fn, given, times)
+        cases.append({"gradient": _value(result), "backwards": int(loss_fn.backwards), "w": _value(given),
+                      "w_grad": _value(given.grad)})
+    return {"cases": cases}
+
+
+PROBES = {"ex1-tests": _probe_gradient_checker, "ex2-tests": _probe_ce_grad, "ex3-tests": _probe_accumulated_grad}

@@ -593,3 +593,110 @@ def _diagnose_call(events: _Events, result: Any, error: BaseException | None, *,
             _fail("trainstep-loss-after-step", subject=subject, expected=f"{expected_loss:.6f} (before the step)",
                   found=f"{result:.6f}, the loss of a second forward pass after the step")
         _fail("trainstep-wrong-loss", subject=subject, expected=f"{expected_loss:.6f}", found=f"{result!r}")
+
+
+# --- PROBES: the grader's re-check (course_utils.verdict_probes) ------------------------------------
+# The kernel calls the learner's code on scenarios drawn from a seed chosen at grading time and sends
+# back values only; the grader rebuilds the same scenarios with these builders and judges the values.
+# Whether torch.optim did the work cannot be seen in values: the in-kernel checks say.
+
+def sgd_scenario(seed: int) -> dict[str, Any]:
+    """Exercise 1: two seeded problems and three settings (momentum, no momentum, momentum and weight decay)."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def uniform(low: float, high: float) -> float:
+        return round(low + (high - low) * float(torch.rand(1, generator=generator)), 4)
+
+    settings = [(uniform(0.02, 0.15), uniform(0.5, 0.95), 0.0), (uniform(0.02, 0.15), 0.0, 0.0),
+                (uniform(0.02, 0.15), uniform(0.5, 0.95), uniform(0.05, 0.3))]
+    return {"problem": _problem(seed), "other": _problem(seed + 1), "settings": settings, "steps": 5}
+
+
+def sgd_step_loss(params: list[torch.Tensor], data: torch.Tensor) -> torch.Tensor:
+    """The loss whose gradients ManualSGD steps with in the re-check."""
+    return _loss(params, data)
+
+
+def train_step_scenario(seed: int) -> tuple[nn.Module, list[torch.Tensor], list[tuple[torch.Tensor, torch.Tensor]]]:
+    """Exercise 2: a seeded small model, the old gradients its .grad holds, and a few batches."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):  # the notebook's random state is left as it was
+        torch.manual_seed(seed)
+        net = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 4))
+    old = [torch.randn(p.shape, generator=generator) for p in net.parameters()]
+    steps = 2 + int(torch.randint(0, 3, (1,), generator=generator))
+    batches = [(torch.randn(10, 6, generator=generator), torch.randint(0, 4, (10,), generator=generator))
+               for _ in range(steps)]
+    return net, old, batches
+
+
+def _values(tensors: list[Any]) -> list[torch.Tensor | None]:
+    return [t.detach().clone().as_subclass(torch.Tensor) if isinstance(t, torch.Tensor) else None for t in tensors]
+
+
+def _sgd_run(manual_sgd: type, start: list[torch.Tensor], data: list[torch.Tensor], steps: int,
+             settings: tuple[float, float, float], *, clear: str = "none") -> dict[str, Any]:
+    lr, momentum, weight_decay = settings
+    params = [p.clone().requires_grad_(True) for p in start]
+    optimizer = manual_sgd((p for p in params), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    trajectory, grads = [], []
+    for step in range(steps):
+        for p in params:
+            if clear == "none" or p.grad is None:
+                p.grad = None
+            else:
+                p.grad.zero_()
+        with torch.enable_grad():
+            _loss(params, data[step]).backward()
+        optimizer.step()
+        trajectory.append(_values(params))
+        grads.append(_values([p.grad for p in params]))
+    return {"trajectory": trajectory, "grads": grads}
+
+
+def _probe_manual_sgd(ns: dict[str, Any], seed: int) -> dict[str, Any]:
+    manual_sgd = ns["ManualSGD"]
+    scenario = sgd_scenario(seed)
+    (start, data), (other_start, other_data), steps = scenario["problem"], scenario["other"], scenario["steps"]
+    values: dict[str, Any] = {"runs": [_sgd_run(manual_sgd, start, data, steps, s) for s in scenario["settings"]],
+                              "zeroed": _sgd_run(manual_sgd, start, data, steps, scenario["settings"][0],
+                                                 clear="zero")["trajectory"]}
+    # Two optimizers stepped in turn.
+    mine = [[p.clone().requires_grad_(True) for p in begin] for begin in (start, other_start)]
+    lr, momentum, weight_decay = scenario["settings"][2]
+    optimizers = [manual_sgd(list(params), lr=lr, momentum=momentum, weight_decay=weight_decay) for params in mine]
+    for step in range(steps):
+        for params, optimizer, problem in zip(mine, optimizers, (data, other_data)):
+            for p in params:
+                p.grad = None
+            with torch.enable_grad():
+                _loss(params, problem[step]).backward()
+            optimizer.step()
+    values["interleaved"] = [_values(params) for params in mine]
+    # A parameter without a gradient, then zero_grad.
+    used, unused = start[0].clone().requires_grad_(True), start[1].clone().requires_grad_(True)
+    optimizer = manual_sgd([used, unused], lr=lr, momentum=momentum, weight_decay=weight_decay)
+    with torch.enable_grad():
+        (used ** 2).sum().backward()
+    optimizer.step()
+    values["none_grad"] = _values([used, unused])
+    unused.grad = torch.ones_like(unused)
+    optimizer.zero_grad()
+    values["cleared"] = [p.grad is None or (isinstance(p.grad, torch.Tensor) and not bool(p.grad.any()))
+                         for p in (used, unused)]
+    return values
+
+
+def _probe_train_step(ns: dict[str, Any], seed: int) -> dict[str, Any]:
+    model, old, batches = train_step_scenario(seed)
+    for p, g in zip(model.parameters(), old):
+        p.grad = g.clone()  # gradients left over from earlier work
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    losses = []
+    for x, y in batches:
+        result = ns["train_step"](model, x.clone(), y.clone(), nn.CrossEntropyLoss(), optimizer)
+        losses.append(result if type(result) is float else None)
+    return {"losses": losses, "parameters": _values(list(model.parameters()))}
+
+
+PROBES = {"ex1-tests": _probe_manual_sgd, "ex2-tests": _probe_train_step}

@@ -1,0 +1,109 @@
+"""Lesson 06's re-check judges: the learner's ManualSGD and train_step, against torch.optim.SGD.
+
+The scenarios come from :mod:`course_utils.checks.lesson06` (``sgd_scenario``, ``train_step_scenario``);
+the reference is ``torch.optim.SGD`` run on the same problems. Tolerances are looser than the
+lesson's own checks, so that every correct style passes. Whether torch.optim did the work, and in
+which order train_step called zero_grad, backward and step when the values do not show it, stays
+with the in-kernel checks.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from course_utils.checks.lesson06 import sgd_scenario, sgd_step_loss, train_step_scenario
+
+
+def _same(found: Any, expected: list[torch.Tensor], rtol: float = 1e-4, atol: float = 1e-5) -> bool:
+    return (isinstance(found, list) and len(found) == len(expected)
+            and all(type(f) is torch.Tensor and f.shape == e.shape and f.is_floating_point()
+                    and bool(torch.allclose(f.double(), e.double(), rtol=rtol, atol=atol))
+                    for f, e in zip(found, expected)))
+
+
+def _torch_run(start: list[torch.Tensor], data: list[torch.Tensor], steps: int,
+               settings: tuple[float, float, float]) -> tuple[list[list[torch.Tensor]], list[list[torch.Tensor]]]:
+    lr, momentum, weight_decay = settings
+    params = [p.clone().requires_grad_(True) for p in start]
+    optimizer = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    trajectory, grads = [], []
+    for step in range(steps):
+        optimizer.zero_grad()
+        sgd_step_loss(params, data[step]).backward()
+        optimizer.step()
+        trajectory.append([p.detach().clone() for p in params])
+        grads.append([p.grad.clone() for p in params])
+    return trajectory, grads
+
+
+def _trajectory_matches(found: Any, expected: list[list[torch.Tensor]]) -> bool:
+    return isinstance(found, list) and len(found) == len(expected) and all(
+        _same(f, e) for f, e in zip(found, expected))
+
+
+def judge_manual_sgd(values: dict[str, Any], seed: int) -> str:
+    """Exercise 1: torch.optim.SGD's trajectory for each setting, .grad left alone, fresh state per optimizer."""
+    scenario = sgd_scenario(seed)
+    (start, data), (other_start, other_data), steps = scenario["problem"], scenario["other"], scenario["steps"]
+    runs = values.get("runs")
+    if not (isinstance(runs, list) and len(runs) == len(scenario["settings"])):
+        return "the re-check did not get one run per setting"
+    for run, settings in zip(runs, scenario["settings"]):
+        lr, momentum, weight_decay = settings
+        what = f"lr={lr}, momentum={momentum}, weight_decay={weight_decay}"
+        trajectory, grads = _torch_run(start, data, steps, settings)
+        if not isinstance(run, dict) or not _trajectory_matches(run.get("trajectory"), trajectory):
+            return f"ManualSGD's parameters differ from torch.optim.SGD's over {steps} steps ({what})"
+        if not _trajectory_matches(run.get("grads"), grads):
+            return f"ManualSGD.step() changed the parameters' .grad ({what})"
+    first, _ = _torch_run(start, data, steps, scenario["settings"][0])
+    if not _trajectory_matches(values.get("zeroed"), first):
+        return "ManualSGD takes other steps when .grad is zeroed in place between steps instead of set to None"
+    settings = scenario["settings"][2]
+    interleaved = values.get("interleaved")
+    expected = [_torch_run(begin, problem, steps, settings)[0][-1]
+                for begin, problem in ((start, data), (other_start, other_data))]
+    if not (isinstance(interleaved, list) and len(interleaved) == 2
+            and all(_same(f, e) for f, e in zip(interleaved, expected))):
+        return "two ManualSGD optimizers stepped in turn do not each follow their own torch.optim.SGD trajectory"
+    lr, momentum, weight_decay = settings
+    used = start[0] - lr * (2 * start[0] + weight_decay * start[0])
+    if not _same(values.get("none_grad"), [used, start[1]]):
+        return "ManualSGD.step() moved a parameter whose .grad is None (or took a wrong first step)"
+    if values.get("cleared") != [True, True]:
+        return "ManualSGD.zero_grad() left a gradient behind"
+    return ""
+
+
+def judge_train_step(values: dict[str, Any], seed: int) -> str:
+    """Exercise 2: each call returns its batch's loss before the step; the parameters follow a correct loop."""
+    net, old, batches = train_step_scenario(seed)
+    for p, g in zip(net.parameters(), old):
+        p.grad = g.clone()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    criterion = nn.CrossEntropyLoss()
+    expected = []
+    for x, y in batches:
+        optimizer.zero_grad()
+        loss = criterion(net(x), y)
+        loss.backward()
+        optimizer.step()
+        expected.append(loss.item())
+    losses = values.get("losses")
+    if not (isinstance(losses, list) and len(losses) == len(expected)):
+        return "the re-check did not get one loss per call"
+    for call, (found, loss) in enumerate(zip(losses, expected), start=1):
+        if type(found) is not float:
+            return f"call {call} of train_step returned {found!r}, not a Python float"
+        if not math.isclose(found, loss, rel_tol=1e-4, abs_tol=1e-6):
+            return f"call {call} of train_step returned {found:.6f}, the batch's loss before the step is {loss:.6f}"
+    if not _same(values.get("parameters"), [p.detach() for p in net.parameters()]):
+        return f"the parameters after {len(batches)} calls of train_step differ from a correct loop's"
+    return ""
+
+
+JUDGES = {"ex1-tests": judge_manual_sgd, "ex2-tests": judge_train_step}
