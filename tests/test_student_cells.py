@@ -57,7 +57,9 @@ for name in ("nbgrader", "nbformat", "nbclient"):
     sys.modules[name] = None  # importing them now fails: the notebook must not need them
 sys.modules["google.colab"] = types.ModuleType("google.colab")
 pip_calls = []
-subprocess.run = lambda command, **options: pip_calls.append(command)'''
+_run = subprocess.run  # pip installs are recorded, not run; other commands (torchrun in lesson 08) run
+subprocess.run = lambda command, **options: (pip_calls.append(command) if "pip" in command
+                                             else _run(command, **options))'''
 
 
 @pytest.mark.notebook

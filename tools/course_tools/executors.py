@@ -12,8 +12,9 @@ worker died. Nothing is lost and nothing hangs:
   (``tcp://host:8786``, or a ``dask-jobqueue``/Kubernetes cluster's ``scheduler_address``).
   The function is sent by reference, so workers need this package installed. When a worker
   dies mid-task the scheduler runs the task again elsewhere, up to its
-  ``distributed.scheduler.allowed-failures`` (default 3); after that the item comes back as
-  ``KilledWorker``.
+  ``distributed.scheduler.allowed-failures`` (default 3). Items that still come back as
+  ``KilledWorker`` (the killer, and bystanders queued on the same workers) run again, each
+  alone; only one that kills its worker again is reported, as ``KilledWorker``.
 
 :func:`current_slot` gives each concurrently running worker on a host a small number of its own
 (the grader picks a sandbox uid from it), through a lock file held for the worker's lifetime.
@@ -199,18 +200,28 @@ class DaskExecutor:
                       ) -> Iterator[tuple[Item, Any | BaseException]]:
         from distributed import as_completed
 
+        from distributed import KilledWorker
+
         items = list(items)
-        # pure=False: two identical submissions are two tasks, never one cached result.
-        futures = {self.client.submit(function, item, pure=False, key=f"course-grade-{index}-{os.urandom(4).hex()}"): index
-                   for index, item in enumerate(items)}
+        futures = {self._submit(function, item, index): index for index, item in enumerate(items)}
         finished: set[int] = set()
+        suspects: list[int] = []  # on a worker that died: the killer, or an innocent bystander queued there
         try:
             for future in as_completed(futures, loop=self.client.loop, timeout=self.timeout):
                 index = futures[future]
                 finished.add(index)
                 try:
                     yield items[index], future.result()
+                except KilledWorker:
+                    suspects.append(index)
                 except BaseException as error:  # noqa: BLE001 - a failed task is reported with its item
+                    yield items[index], error
+            for index in suspects:  # each alone now: only the one that kills its worker again is reported
+                retry = self._submit(function, items[index], index)
+                futures[retry] = index
+                try:
+                    yield items[index], retry.result(timeout=self.timeout)
+                except BaseException as error:  # noqa: BLE001 - reported with its item, as above
                     yield items[index], error
         except TimeoutError as error:
             for future, index in futures.items():
@@ -220,6 +231,10 @@ class DaskExecutor:
         finally:
             for future in futures:
                 future.release()
+
+    def _submit(self, function: Callable[[Item], Any], item: Item, index: int) -> Any:
+        # pure=False: two identical submissions are two tasks, never one cached result.
+        return self.client.submit(function, item, pure=False, key=f"course-grade-{index}-{os.urandom(4).hex()}")
 
     def close(self) -> None:
         self.client.close()
