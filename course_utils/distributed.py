@@ -244,9 +244,18 @@ def write_script(path: str | Path, functions: Sequence[Callable[..., Any]], main
     """
     path = Path(path)
     parts = [textwrap.dedent(imports).strip(), *(textwrap.dedent(inspect.getsource(f)).strip() for f in functions)]
-    body = textwrap.indent(textwrap.dedent(main).strip(), "    ")
+    body = textwrap.indent(textwrap.dedent(main).strip() + "\n" + _LEAVE_AT_ONCE, "    ")
     path.write_text("\n\n\n".join(parts) + f"\n\n\nif __name__ == \"__main__\":\n{body}\n")
     return path
+
+
+# After main succeeded: gloo's threads may still be winding down at interpreter exit, and a C++
+# destructor then aborts the rank ("terminate called without an active exception") on a busy
+# machine. The rank leaves at once instead, as run_distributed's ranks do.
+_LEAVE_AT_ONCE = """import os as _os, sys as _sys
+_sys.stdout.flush()
+_sys.stderr.flush()
+_os._exit(0)"""
 
 
 def torchrun(script: str | Path, *script_args: str, nproc_per_node: int = 2, timeout: float = DEFAULT_TIMEOUT,
