@@ -184,11 +184,15 @@ def probes_for(lesson: str) -> dict[str, Probe]:
     return found
 
 
-def emit(lesson: str, grade_id: str, seed: int) -> None:
-    """Run one probe on the notebook's own functions and print its values for the grader."""
-    namespace = vars(sys.modules["__main__"])
+def probe_line(lesson: str, grade_id: str, namespace: dict[str, Any], seed: int) -> str:
+    """Run one probe on the functions of ``namespace``; return the line the grader reads."""
     try:
         values = probes_for(lesson)[grade_id](namespace, seed)
     except Exception as error:  # noqa: BLE001 - a failing function is an answer the grader judges
         values = {"error": f"{type(error).__name__}: {error}"[:500]}
-    print(f"{MARKER} {grade_id} {encode(values)}")
+    return f"{MARKER} {grade_id} {encode(values)}"
+
+
+def emit(lesson: str, grade_id: str, seed: int) -> None:
+    """Run one probe on the notebook's own functions and print its values for the grader."""
+    print(probe_line(lesson, grade_id, vars(sys.modules["__main__"]), seed))

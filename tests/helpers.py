@@ -104,3 +104,30 @@ def missing_tool(reason: str) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"CI=true, and yet {reason} (.ci/run installs it: a skip would hide a failure)")
     pytest.skip(reason)
+
+
+def solution_namespace(lesson: str, answer_cells: tuple[str, ...]) -> dict:
+    """The setup cell's imports and the solution's answer cells, run as a student would have typed them."""
+    cells = {cell.id: cell for cell in nbformat.read(str(ROOT / "solutions" / lesson / f"{lesson}.ipynb"),
+                                                     as_version=4).cells}
+    imports = "\n".join(line for line in cells["setup"].source.splitlines() if line.startswith(("import ", "from ")))
+    namespace: dict = {}
+    exec(imports, namespace)  # noqa: S102 - the lesson's own cells
+    for cell_id in answer_cells:
+        exec(student_answer(cells[cell_id]), namespace)  # noqa: S102
+    return namespace
+
+
+def with_source(namespace: dict, source: str) -> dict:
+    """A copy of ``namespace`` after running ``source`` in it (a zoo variant's student cell)."""
+    changed = dict(namespace)
+    exec(source, changed)  # noqa: S102 - the zoo's own student cells
+    return changed
+
+
+def recheck(lesson: str, namespace: dict, grade_id: str, seed: int):
+    """The grader's re-check of one cell, with the kernel's part played by ``namespace``."""
+    from course_tools.grade.verdict import judge
+    from course_utils.verdict_probes import probe_line
+
+    return judge(lesson, grade_id, seed, probe_line(lesson, grade_id, namespace, seed))

@@ -97,8 +97,7 @@ def test_probes_run_right_after_their_test_cell_and_print_values(tmp_path):
 # --- the re-check --------------------------------------------------------------------------
 
 def printed_by(function_name, seed, namespace, lesson=LOOP, grade_id="ex1-tests"):
-    values = verdict_probes.PROBES[lesson][grade_id](namespace, seed)
-    return f"{verdict_probes.MARKER} {grade_id} {verdict_probes.encode(values)}\n"
+    return verdict_probes.probe_line(lesson, grade_id, namespace, seed) + "\n"
 
 
 def test_the_recheck_accepts_a_correct_loop_and_refutes_a_wrong_one():

@@ -11,9 +11,8 @@ import pytest
 import torch
 
 from course_tools.grade.verdict import judge
-from course_tools.notebooks import read_notebook
-from course_utils.verdict_probes import MARKER, encode, probes_for
-from tests.helpers import ROOT, student_answer
+from course_utils.verdict_probes import probes_for
+from tests.helpers import recheck, solution_namespace, with_source
 from tests.zoo_lesson02 import BUGGY, CORRECT, Variant
 
 LESSON = "02_normalization"
@@ -24,32 +23,17 @@ SEEDS = range(20)
 SAME_VALUES = {("ex1-tests", "wraps-sklearn"), ("ex2-tests", "uses-sklearn")}
 
 
-def solution_namespace() -> dict:
-    """The setup cell's imports and the solution's answer cells, run as a student would have typed them."""
-    cells = {cell.id: cell for cell in read_notebook(ROOT / "solutions" / LESSON / f"{LESSON}.ipynb").cells}
-    imports = "\n".join(line for line in cells["setup"].source.splitlines() if line.startswith(("import ", "from ")))
-    namespace: dict = {}
-    exec(imports, namespace)  # noqa: S102 - the lesson's own cells
-    for cell_id in ANSWER_CELLS:
-        exec(student_answer(cells[cell_id]), namespace)  # noqa: S102
-    return namespace
 
 
-SOLUTION = solution_namespace()
+SOLUTION = solution_namespace(LESSON, ANSWER_CELLS)
 
 
 def with_variant(variant: Variant) -> dict:
-    namespace = dict(SOLUTION)
-    exec(variant.source, namespace)  # noqa: S102 - the zoo's own student cells
-    return namespace
+    return with_source(SOLUTION, variant.source)
 
 
 def verdict(namespace: dict, grade_id: str, seed: int):
-    try:
-        values = probes_for(LESSON)[grade_id](namespace, seed)
-    except Exception as error:  # noqa: BLE001 - as course_utils.verdict_probes.emit reports it
-        values = {"error": f"{type(error).__name__}: {error}"}
-    return judge(LESSON, grade_id, seed, f"{MARKER} {grade_id} {encode(values)}")
+    return recheck(LESSON, namespace, grade_id, seed)
 
 
 def test_every_graded_cell_has_a_probe_and_a_judge():

@@ -1,4 +1,4 @@
-"""Lesson 05's re-check (probe in the kernel's place, judge in the grader's): fast, no kernel.
+"""Lesson 06's re-check (probe in the kernel's place, judge in the grader's): fast, no kernel.
 
 The solution and every correct variant of the bug zoo pass for many seeds; the stub and the buggy
 variants whose values differ fail. Values cannot show whether torch.optim did the work, or which loss
@@ -12,9 +12,7 @@ import torch
 from torch import nn
 
 from course_tools.grade.verdict import draw_seeds, judge
-from course_tools.notebooks import read_notebook
-from course_utils.verdict_probes import MARKER, encode, probes_for
-from tests.helpers import ROOT, student_answer
+from tests.helpers import recheck, solution_namespace, with_source
 from tests.zoo_lesson06 import BUGGY, CORRECT, GRADE_CELL, Variant
 
 LESSON = "06_optimizer_step"
@@ -26,34 +24,17 @@ SAME_VALUES = {("ex1", "wraps-torch-sgd"), ("ex1", "subclasses-torch-sgd"), ("ex
                ("ex2", "own-criterion"), ("ex2", "own-optimizer")}
 
 
-def solution_namespace() -> dict:
-    """The setup cell's imports and the solution's answer cells, run as a student would have typed them."""
-    cells = {cell.id: cell for cell in read_notebook(ROOT / "solutions" / LESSON / f"{LESSON}.ipynb").cells}
-    imports = "\n".join(line for line in cells["setup"].source.splitlines() if line.startswith(("import ", "from ")))
-    torch.manual_seed(0)  # globals like the lesson's: a model and a batch of the running example
-    namespace: dict = {"model": nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 3)),
-                       "xb": torch.randn(100, 10), "yb": torch.randint(0, 3, (100,))}
-    exec(imports, namespace)  # noqa: S102 - the lesson's own cells
-    for cell_id in ANSWER_CELLS:
-        exec(student_answer(cells[cell_id]), namespace)  # noqa: S102
-    return namespace
 
 
-SOLUTION = solution_namespace()
+SOLUTION = solution_namespace(LESSON, ANSWER_CELLS)
 
 
 def with_variant(variant: Variant) -> dict:
-    namespace = dict(SOLUTION)
-    exec(variant.source, namespace)  # noqa: S102 - the zoo's own student cells
-    return namespace
+    return with_source(SOLUTION, variant.source)
 
 
 def verdict(namespace: dict, grade_id: str, seed: int):
-    try:
-        values = probes_for(LESSON)[grade_id](namespace, seed)
-    except Exception as error:  # noqa: BLE001 - as course_utils.verdict_probes.emit reports it
-        values = {"error": f"{type(error).__name__}: {error}"}
-    return judge(LESSON, grade_id, seed, f"{MARKER} {grade_id} {encode(values)}")
+    return recheck(LESSON, namespace, grade_id, seed)
 
 
 def test_every_graded_cell_has_a_probe_and_a_judge():

@@ -16,7 +16,7 @@ import torch
 from course_tools.grade.verdict import draw_seeds, judge, judges_for
 from course_tools.notebooks import read_notebook
 from course_utils.checks import lesson08
-from course_utils.verdict_probes import MARKER, encode, probes_for
+from course_utils.verdict_probes import MARKER, encode, probe_line, probes_for
 from tests.helpers import ROOT, student_answer
 from tests.zoo_lesson08 import BUGGY, CORRECT, DDP_LOOP, GRADE_CELL, mutate, variant
 
@@ -71,11 +71,7 @@ def solution(imports) -> dict:
 
 def printed(namespace: dict, grade_id: str, seed: int) -> str:
     """What the kernel would print for one probe (as course_utils.verdict_probes.emit does)."""
-    try:
-        values = probes_for(LESSON)[grade_id](namespace, seed)
-    except Exception as error:  # noqa: BLE001 - a raising function is an answer the judge fails
-        values = {"error": f"{type(error).__name__}: {error}"[:500]}
-    return f"{MARKER} {grade_id} {encode(values)}\n"
+    return probe_line(LESSON, grade_id, namespace, seed) + "\n"
 
 
 def verdict(namespace: dict, grade_id: str, seed: int):
