@@ -86,6 +86,21 @@ class Diagnosis:
             raise ValueError(f"{self.code}: a diagnosis needs both what went wrong and the fix")
 
 
+@dataclass(frozen=True)
+class ForbiddenCall:
+    """A library call an exercise's answer must not make: the exercise asks the student to write it.
+
+    A lesson's catalogue module declares them beside its ``CATALOGUE`` as ``FORBIDDEN_CALLS``. The
+    grader finds them by reading the submitted source (``course_tools.grade.source_scan``), so a
+    kernel cannot hide them; the exercise then scores 0 with ``code``'s diagnosis.
+    """
+
+    grade_id: str            # the exercise's test cell, e.g. "ex2-tests"
+    inside: str              # the learner's function or class whose body must not make the call
+    calls: tuple[str, ...]   # fully qualified names; any of them, or any name under one, is forbidden
+    code: str                # the diagnosis code named when a call is found
+
+
 def format_failure(diagnosis: Diagnosis, *, expected: Any, found: Any, subject: str = "",
                    also: Iterable[Diagnosis] = ()) -> str:
     """The course's failure message for ``diagnosis``: what, expected, found, the fix (and other findings)."""
@@ -138,3 +153,11 @@ def catalogue() -> Mapping[str, Diagnosis]:
             continue
         found.extend(getattr(module, "CATALOGUE", ()))
     return by_code(found)
+
+
+def forbidden_calls(lesson: str) -> tuple[ForbiddenCall, ...]:
+    """The library calls ``lesson``'s exercises forbid (``FORBIDDEN_CALLS`` of its catalogue module)."""
+    module_name = CATALOGUE_MODULES.get(lesson)
+    if module_name is None:
+        return ()
+    return tuple(getattr(importlib.import_module(module_name), "FORBIDDEN_CALLS", ()))

@@ -16,6 +16,7 @@ from course_tools.grade.feedback import StudentFeedbackView, diagnosis_codes, ex
 from course_tools.grade.prepare import InvalidLesson, grading_code_digest, load_lesson
 from course_tools.grade.report import GRADES_FILE, exercise_table, record, student_table
 from course_tools.grade.results import ExerciseResult, Status, SubmissionResult, load_results
+from course_tools.grade.judges.lesson07 import reference_epoch
 from course_tools.grade.verdict import draw_seeds, judge, probe_source, read_values
 from course_tools.nbgrader_hooks import CachedExecution, without_hidden_tests
 from course_utils import verdict_probes
@@ -102,7 +103,7 @@ def printed_by(function_name, seed, namespace, lesson=LOOP, grade_id="ex1-tests"
 
 def test_the_recheck_accepts_a_correct_loop_and_refutes_a_wrong_one():
     seed = draw_seeds(LOOP)["ex1-tests"]
-    correct = {"train_one_epoch": verdict_probes.reference_epoch}
+    correct = {"train_one_epoch": reference_epoch}
     assert judge(LOOP, "ex1-tests", seed, printed_by("train_one_epoch", seed, correct)).passed
 
     def no_zero_grad(model, loader, criterion, optimizer, device):

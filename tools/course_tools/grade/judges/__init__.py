@@ -1,5 +1,5 @@
 """The grader's judges, one module per lesson (``lessonNN.py`` with ``JUDGES``): see course_tools.grade.verdict.
 
-Lessons 01 and 07 are judged in :mod:`course_tools.grade.verdict` itself; each judge rebuilds its
-scenario with the builders that the lesson's checks module shares with its probes.
+Each judge rebuilds its scenario with the builders that the kernel's probes share, and computes the
+answer in the grader's process; reference answers live here and nowhere the student's kernel can import.
 """

@@ -1,0 +1,22 @@
+"""Comparisons the judges share: received values against PyTorch's answer, with the re-check's tolerances."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+TOLERANCE = dict(rtol=1e-4, atol=1e-5)
+
+
+def tensors_close(found: Any, expected: list[torch.Tensor]) -> bool:
+    """``found`` is a list of float tensors of the expected shapes, each close to its expected tensor."""
+    return (isinstance(found, list) and len(found) == len(expected)
+            and all(type(f) is torch.Tensor and f.shape == e.shape and f.is_floating_point()
+                    and bool(torch.allclose(f.double(), e.double(), **TOLERANCE)) for f, e in zip(found, expected)))
+
+
+def close(found: Any, expected: float) -> bool:
+    """``found`` is a float close to ``expected``."""
+    return type(found) is float and math.isclose(found, expected, rel_tol=1e-4, abs_tol=1e-5)
