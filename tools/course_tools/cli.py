@@ -33,6 +33,14 @@ def _grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _expected(args: argparse.Namespace) -> int:
+    from course_tools.expected import write
+
+    for path in write(args.lessons or None):
+        print(f"wrote {path}")
+    return 0
+
+
 def _committed_notebooks(root: Path) -> list[Path]:
     return sorted(
         p for folder in (SOURCE_DIR, RELEASE_DIR) for p in (root / folder).glob("*/*.ipynb")
@@ -78,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     from course_tools.report.command import add_report_command
 
     add_report_command(commands)
+    expected_cmd = commands.add_parser(
+        "expected", help="recompute the visible checks' stored expected results from the grader's references")
+    expected_cmd.add_argument("lessons", nargs="*", help="lesson folders (default: all)")
+    expected_cmd.set_defaults(run=_expected)
     commands.add_parser("clean", help="strip outputs and execution counts from every committed notebook").set_defaults(run=_clean)
     commands.add_parser("check", help="fail if any committed notebook holds outputs or is not in clean form").set_defaults(run=_check)
     return parser
