@@ -50,9 +50,9 @@ install-test: $(TEST_STAMP)
 # later, so `git pull` never conflicts with their answers; the same step turns JupyterLab's news pop-up off.
 MY_NOTEBOOKS ?= my-notebooks
 
+# The student's server loads none of nbgrader's server extensions (course_tools.workspace --lab).
 lab: $(LAB_STAMP)
-	$(BIN)/python -m course_tools.workspace --source notebooks --target $(MY_NOTEBOOKS)
-	$(BIN)/jupyter lab --ServerApp.root_dir=$(MY_NOTEBOOKS) $(ROOT_FLAG) $(LAB_ARGS)
+	$(BIN)/python -m course_tools.workspace --source notebooks --target $(MY_NOTEBOOKS) --lab $(ROOT_FLAG) $(LAB_ARGS)
 
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

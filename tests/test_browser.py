@@ -29,7 +29,7 @@ import nbformat
 import pytest
 
 from course_tools.notebooks import read_notebook
-from course_tools.workspace import install_lab_settings, lab_settings_dir
+from course_tools.workspace import install_lab_settings, lab_settings_dir, student_lab_command
 from course_utils.playground import PLOT_CLASS, STATUS_CLASS
 from course_utils.widgets import FEEDBACK_CLASS, QUESTION_CLASS, QUIZ_CLASS
 from tests.helpers import ROOT, fill_answers, missing_tool
@@ -99,10 +99,12 @@ def lab(tmp_path: Path) -> Iterator[tuple[str, str]]:
     env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"), JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
                JUPYTER_PLATFORM_DIRS="1", OMP_NUM_THREADS="1")
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-               "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-               f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
-               f"--LabApp.app_settings_dir={lab_settings_dir(tmp_path / 'prefix')}"]
+    # The student's server, as `make lab` starts it: none of nbgrader's server extensions.
+    command = student_lab_command(root, [
+        "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+        f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
+        f"--LabApp.app_settings_dir={lab_settings_dir(tmp_path / 'prefix')}"])
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")
     log = tmp_path / "jupyterlab.log"
@@ -145,6 +147,8 @@ def test_a_student_runs_lesson_01_answers_the_quiz_and_plays(lab, tmp_path):
 
     base, token = lab
     assert _notification_defaults(base, token)["fetchNews"] == "false", "the course settings turn the news off"
+    server_log = (tmp_path / "jupyterlab.log").read_text()
+    assert "nbgrader" not in server_log, "the student's server loaded an nbgrader server extension"
     expect.set_options(timeout=STEP_TIMEOUT_MS)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)

@@ -80,3 +80,29 @@ def test_main_copies_installs_and_reports(tmp_path, monkeypatch, capsys):
 def test_the_working_copy_is_git_ignored(line):
     root = Path(__file__).resolve().parents[1]
     assert line in (root / ".gitignore").read_text().splitlines()
+
+
+def test_the_students_lab_turns_off_every_nbgrader_server_extension(tmp_path):
+    config = tmp_path / "etc" / "jupyter" / "jupyter_server_config.d"
+    config.mkdir(parents=True)
+    (config / "nbgrader.json").write_text(json.dumps({"ServerApp": {"jpserver_extensions": {
+        "nbgrader.server_extensions.formgrader": True, "nbgrader.server_extensions.course_list": True,
+        "nbgrader.server_extensions.off_already": False}}}))
+    (config / "jupyterlab.json").write_text(json.dumps({"ServerApp": {"jpserver_extensions": {"jupyterlab": True}}}))
+    (config / "broken.json").write_text("{not json")
+    command = workspace.student_lab_command("my-notebooks", ["--allow-root"], prefix=tmp_path)
+    assert command[:4] == [sys.executable, "-m", "jupyterlab", "--ServerApp.root_dir=my-notebooks"]
+    assert command[4:] == ["--ServerApp.jpserver_extensions", "nbgrader.server_extensions.course_list=False",
+                           "--ServerApp.jpserver_extensions", "nbgrader.server_extensions.formgrader=False",
+                           "--allow-root"]
+
+
+def test_this_environment_has_nbgrader_server_extensions_for_the_instructor_and_make_lab_passes_through_them():
+    # The instructor's server keeps formgrader: the environment enables it, only the student's command turns it off.
+    assert "nbgrader.server_extensions.formgrader" in workspace.nbgrader_server_extensions()
+    import subprocess
+
+    dry_run = subprocess.run(["make", "-n", "lab"], cwd=Path(__file__).parents[1], capture_output=True, text=True,
+                             check=True).stdout
+    start = dry_run.strip().splitlines()[-1]
+    assert "-m course_tools.workspace" in start and " --lab" in start, start

@@ -9,6 +9,9 @@
   ``make lab`` again.
 - JupyterLab's news and update pop-up is switched off for this environment, by a settings override
   in ``<venv>/share/jupyter/lab/settings/overrides.d/`` (a student's own settings still win).
+- With ``--lab``, JupyterLab starts on the copy without nbgrader's server extensions: a student has no
+  use for formgrader and its siblings, which only slow the start. The same environment keeps them for
+  the instructor's own ``jupyter lab`` or ``nbgrader formgrader``.
 
 Importing this module has no side effects.
 """
@@ -17,11 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
 
-__all__ = ["LAB_OVERRIDES", "SOURCE", "TARGET", "copy_missing", "install_lab_settings", "main"]
+__all__ = ["LAB_OVERRIDES", "SOURCE", "TARGET", "copy_missing", "install_lab_settings", "main",
+           "nbgrader_server_extensions", "student_lab_command"]
 
 SOURCE = "notebooks"
 TARGET = "my-notebooks"
@@ -69,11 +74,34 @@ def install_lab_settings(prefix: Path | str = sys.prefix) -> Path:
     return path
 
 
+def nbgrader_server_extensions(prefix: Path | str = sys.prefix) -> list[str]:
+    """The nbgrader server extensions that the environment at ``prefix`` enables (its jupyter_server_config.d)."""
+    found: set[str] = set()
+    for path in sorted((Path(prefix) / "etc" / "jupyter" / "jupyter_server_config.d").glob("*.json")):
+        try:
+            config = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        extensions = config.get("ServerApp", {}).get("jpserver_extensions", {}) if isinstance(config, dict) else {}
+        found.update(name for name, enabled in extensions.items() if enabled and name.split(".")[0] == "nbgrader")
+    return sorted(found)
+
+
+def student_lab_command(root: Path | str, extra: list[str] | None = None, prefix: Path | str = sys.prefix) -> list[str]:
+    """The command that starts a student's JupyterLab on ``root``, with nbgrader's server extensions off."""
+    command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={root}"]
+    for name in nbgrader_server_extensions(prefix):
+        command += ["--ServerApp.jpserver_extensions", f"{name}=False"]
+    return command + list(extra or [])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Make or top up the working copy and install the settings; print what was done."""
     parser = argparse.ArgumentParser(prog="python -m course_tools.workspace", description=__doc__.split("\n\n")[0])
     parser.add_argument("--source", default=SOURCE, help=f"the course's notebooks (default {SOURCE}/)")
     parser.add_argument("--target", default=TARGET, help=f"the student's working copy (default {TARGET}/)")
+    parser.add_argument("--lab", nargs=argparse.REMAINDER, metavar="LAB_ARGS",
+                        help="then start JupyterLab on the copy, for a student (the arguments after it go to JupyterLab)")
     options = parser.parse_args(argv)
     try:
         copied = copy_missing(Path(options.source), Path(options.target))
@@ -86,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
         for path in copied:
             print(f"  {path}")
     print(f"your notebooks are in {options.target}/ (never overwritten by course updates)")
+    if options.lab is not None:
+        command = student_lab_command(options.target, options.lab)
+        sys.stdout.flush()
+        os.execv(command[0], command)
     return 0
 
 
