@@ -137,3 +137,11 @@ def test_with_a_roster_plain_names_must_be_on_it(course, tmp_path):
     archive = build_zip(tmp_path / "a.zip", {"mjones_x.ipynb": notebook_of("mjones"), "zz9_x.ipynb": NOTEBOOK})
     items = {i.student: i for i in collect(course, LESSON, archive)}
     assert items["mjones"].problem == "" and "'zz9' is not on the roster" in items["zz9"].problem
+
+
+def test_an_unreadable_roster_stops_collecting_with_the_fix(course, tmp_path):
+    from course_tools.grade.collect import CollectError
+
+    (course / "roster.csv").write_bytes(b"student_id,name\n\xff\xfe\x00broken")
+    with pytest.raises(CollectError, match="course roster import FILE"):
+        collect(course, LESSON, build_zip(tmp_path / "a.zip", {"mjones_x.ipynb": NOTEBOOK}))

@@ -95,3 +95,20 @@ def test_the_command_imports_and_reports(tmp_path, monkeypatch, capsys):
 def test_the_roster_is_never_committed():
     ignored = subprocess.run(["git", "check-ignore", "-q", ROSTER_FILE], cwd=ROOT)
     assert ignored.returncode == 0, f"{ROSTER_FILE} holds names and e-mails: .gitignore must list it"
+
+
+def test_the_gradebook_learns_names_for_formgrader(tmp_path, monkeypatch):
+    import os
+    import sys
+    from pathlib import Path
+
+    from nbgrader.api import Gradebook
+
+    monkeypatch.setenv("PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    with Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}") as gradebook:
+        gradebook.update_or_create_student("zmuller")  # graded before the roster came
+    import_roster(tmp_path, write(tmp_path, "canvas.csv", CANVAS_EXPORT))
+    with Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}") as gradebook:
+        zoe = gradebook.find_student("zmuller")
+        assert (zoe.first_name, zoe.last_name, zoe.lms_user_id) == ("Zoë", "Müller", "10002")
+        assert len(gradebook.students) == 4

@@ -27,12 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from course_tools.grade.sanitize import safe_csv_cell
-from course_tools.roster import ROSTER_FILE, Roster, Student
+from course_tools.roster import GRADEBOOK, ROSTER_FILE, Roster, RosterError, Student, split_name
 from course_tools.roster import load as load_roster
 
 FORMATS = ("canvas", "moodle", "csv")
 EXPORT_DIR = "exports"
-GRADEBOOK = "gradebook.db"
 CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 MOODLE_COLUMNS = ["First name", "Last name", "ID number", "Email address", "Username"]
 CSV_COLUMNS = ["student_id", "name", "lms_id", "login", "email", "sis_user_id", "section"]
@@ -96,15 +95,6 @@ def _number(value: float | None) -> str:
     return "" if value is None else f"{round(value, 2):g}"
 
 
-def _split_name(name: str) -> tuple[str, str]:
-    """(first, last) of "Last, First" or "First Last"."""
-    if "," in name:
-        last, _, first = name.partition(",")
-        return first.strip(), last.strip()
-    first, _, last = name.strip().rpartition(" ")
-    return (first, last) if first else (last, "")
-
-
 def _canvas_title(lesson: str, ids: dict[str, str]) -> str:
     return f"{lesson} ({ids[lesson]})" if lesson in ids else lesson
 
@@ -139,7 +129,7 @@ def _rows(roster: Roster, scores: Scores, fmt: str, ids: dict[str, str]) -> tupl
                 left_out.append((student.student_id, "no e-mail, ID number or username on the roster for Moodle "
                                                      "to match"))
                 continue
-            first, last = _split_name(student.name)
+            first, last = split_name(student.name)
             rows.append([first, last, student.sis_user_id, student.email, student.login] + mark)
         return header, rows, left_out
     header = CSV_COLUMNS + [column for lesson in scores.lessons for column in (lesson, f"{lesson} max")]
@@ -167,7 +157,10 @@ def export(root: Path, fmt: str, lessons: Iterable[str] = (), output: Path | Non
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
     root = Path(root)
-    roster = load_roster(root)
+    try:
+        roster = load_roster(root)
+    except RosterError as error:
+        raise ExportError(str(error)) from None
     if fmt != "csv" and not roster:
         raise ExportError(f"--to {fmt} needs the class roster for the identifiers {fmt} matches rows by: "
                           "course roster import FILE (the class list exported from the platform)")

@@ -15,7 +15,8 @@ Every student gets a safe id (:data:`course_tools.grade.collect.STUDENT_ID`): th
 column when it is safe, else the login (an e-mail login loses its domain), else the name, with
 accents and spaces folded ("Zoë Müller" -> ``zoe-muller``); clashes get ``-2``, ``-3``. Importing
 again keeps every id already given (a student is recognised by LMS id, login or e-mail), so
-``submitted/`` and the gradebook never have to be renamed.
+``submitted/`` and the gradebook never have to be renamed. When the gradebook exists, its students
+get their names, e-mails and LMS ids too, so formgrader and ``nbgrader export`` show them.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 ROSTER_FILE = "roster.csv"
+GRADEBOOK = "gradebook.db"
 MAX_ROSTER_BYTES = 8 * 2**20
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # the same rule as collect.STUDENT_ID
 
@@ -209,8 +211,12 @@ def load(root: Path) -> Roster:
     path = Path(root) / ROSTER_FILE
     if not path.is_file():
         return Roster()
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise RosterError(f"{path} cannot be read ({error}); import the class list again: "
+                          "course roster import FILE") from None
     return Roster(tuple(Student(**{f: row.get(f) or "" for f in COLUMNS}) for row in rows
                         if _SAFE_ID.fullmatch(row.get("student_id") or "")))
 
@@ -227,6 +233,31 @@ def save(root: Path, students: list[Student]) -> Path:
     return path
 
 
+def split_name(name: str) -> tuple[str, str]:
+    """(first, last) of "Last, First" or "First Last" (a single word is a first name)."""
+    if "," in name:
+        last, _, first = name.partition(",")
+        return first.strip(), last.strip()
+    first, _, last = name.strip().rpartition(" ")
+    return (first, last) if first else (last, "")
+
+
+def register_in_gradebook(root: Path, students: list[Student]) -> bool:
+    """Give the gradebook's students their names, e-mails and LMS ids (formgrader and ``nbgrader export``
+    show them); only when the gradebook exists (``course release`` or ``course grade`` makes it)."""
+    database = Path(root) / GRADEBOOK
+    if not database.is_file():
+        return False
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{database}") as gradebook:
+        for student in students:
+            first, last = split_name(student.name)
+            gradebook.update_or_create_student(student.student_id, first_name=first or None, last_name=last or None,
+                                               email=student.email or None, lms_user_id=student.lms_id or None)
+    return True
+
+
 def import_roster(root: Path, source: Path) -> tuple[Path, int, int, int]:
     """Read ``source`` into the course's roster; return (path, students in all, added, updated)."""
     source = Path(source)
@@ -240,4 +271,6 @@ def import_roster(root: Path, source: Path) -> tuple[Path, int, int, int]:
     except UnicodeDecodeError:
         text = raw.decode("cp1252", errors="replace")  # Excel on Windows saves "CSV" in the local code page
     merged, added, updated = merge(list(load(root).students), parse(text, str(source)))
-    return save(root, merged), len(merged), added, updated
+    path = save(root, merged)
+    register_in_gradebook(root, merged)
+    return path, len(merged), added, updated

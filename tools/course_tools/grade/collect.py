@@ -209,9 +209,8 @@ def unpack_zip(root: Path, lesson: str, archive: Path, limits: ZipLimits = ZIP_L
     result = Unpacked()
     try:
         roster = load_roster(root)
-    except (OSError, ValueError, TypeError, RosterError) as error:
-        raise CollectError(f"the roster (roster.csv) cannot be read ({error}); import it again with "
-                           "course roster import FILE") from None
+    except RosterError as error:
+        raise CollectError(str(error)) from None
     try:
         bundle = zipfile.ZipFile(archive)
     except (OSError, zipfile.BadZipFile, ValueError) as error:
