@@ -145,3 +145,18 @@ def test_an_unreadable_roster_stops_collecting_with_the_fix(course, tmp_path):
     (course / "roster.csv").write_bytes(b"student_id,name\n\xff\xfe\x00broken")
     with pytest.raises(CollectError, match="course roster import FILE"):
         collect(course, LESSON, build_zip(tmp_path / "a.zip", {"mjones_x.ipynb": NOTEBOOK}))
+
+
+def test_an_unknown_blackboard_username_is_its_own_row(course, tmp_path):
+    archive = build_zip(tmp_path / "a.zip", {"Lesson 1_ghost_attempt_2026-10-01-12-30-00_x.ipynb": NOTEBOOK})
+    items = {i.student: i for i in collect(course, LESSON, archive)}
+    assert list(items) == ["ghost"] and "'ghost' is not on the roster" in items["ghost"].problem
+
+
+def test_once_the_roster_knows_the_name_its_row_gives_way_to_the_student(course, tmp_path):
+    archive = build_zip(tmp_path / "a.zip", {"Ann Other_4009_assignsubmission_file_x.ipynb": NOTEBOOK})
+    assert "not on the roster" in {i.student: i for i in collect(course, LESSON, archive)}["Ann Other"].problem
+    (tmp_path / "late-enrolment.csv").write_text("First name,Last name,Email address\nAnn,Other,aother@uni.example\n")
+    import_roster(course, tmp_path / "late-enrolment.csv")
+    items = {i.student: i for i in collect(course, LESSON, archive)}
+    assert sorted(items) == ["aother"] and items["aother"].problem == ""

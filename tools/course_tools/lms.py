@@ -44,6 +44,11 @@ class Member:
     late: bool = False
     submitted_at: datetime | None = None  # from the name (Blackboard), in UTC
 
+    @property
+    def person(self) -> str:
+        """The student as shown in a row: the name, or Blackboard's username (the last part, as a guess)."""
+        return self.who.rsplit("_", 1)[-1] if self.lms == BLACKBOARD else self.who
+
 
 def parse(parts: tuple[str, ...]) -> Member | None:
     """What the member path ``parts`` (split on ``/``) says; None when it names no student."""
@@ -71,9 +76,8 @@ def _blackboard_logins(who: str) -> list[str]:
     return ["_".join(pieces[i:]) for i in range(len(pieces) - 1, 0, -1)]
 
 
-def _one(found: list[Student]) -> list[Student]:
-    unique = {s.student_id: s for s in found}
-    return list(unique.values())
+def _distinct(found: list[Student]) -> list[Student]:
+    return list({s.student_id: s for s in found}.values())
 
 
 def identify(member: Member, roster: Roster) -> tuple[str | None, str]:
@@ -97,7 +101,7 @@ def identify(member: Member, roster: Roster) -> tuple[str | None, str]:
     else:
         searches = [roster.by_login(member.who), roster.by_number(member.who), roster.by_name(member.who)]
     for found in searches:
-        found = _one(found)
+        found = _distinct(found)
         if len(found) == 1:
             return found[0].student_id, ""
         if len(found) > 1:
@@ -109,5 +113,4 @@ def identify(member: Member, roster: Roster) -> tuple[str | None, str]:
 
 
 def _label(member: Member) -> str:
-    who = member.who if member.lms != BLACKBOARD else member.who.rsplit("_", 1)[-1]
-    return f"'{who}'" + (f" ({member.lms} id {member.number})" if member.number and member.lms == CANVAS else "")
+    return f"'{member.person}'" + (f" ({member.lms} id {member.number})" if member.lms == CANVAS else "")

@@ -251,7 +251,7 @@ def unpack_zip(root: Path, lesson: str, archive: Path, limits: ZipLimits = ZIP_L
             if student is None:
                 refuse(member.filename, None, unknown)
                 if read is not None:  # a name that says who, but not whom on the roster: that person's row
-                    result.problems.setdefault(_printable(read.who, 64), f"zip upload refused: {unknown}")
+                    result.problems.setdefault(_printable(read.person, 64), f"zip upload refused: {unknown}")
                 continue
             if member.file_size > limits.member_bytes:
                 refuse(member.filename, student, f"it unpacks to {member.file_size} bytes, over {limits.member_bytes}")
@@ -280,6 +280,8 @@ def unpack_zip(root: Path, lesson: str, archive: Path, limits: ZipLimits = ZIP_L
                 refuse(member.filename, student, f"it cannot be stored ({type(error).__name__}: {error})")
                 continue
             accepted.add(student)
+            if read is not None:  # also clears a row kept under the name, from before the roster knew it
+                accepted.add(_printable(read.person, 64))
             if changed:
                 result.students.append(student)
                 when, late = _member_time(member, read), read is not None and read.late
