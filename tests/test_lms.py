@@ -35,6 +35,7 @@ def course(tmp_path):
     (("mullerzoe_LATE_10002_777002_a_b.ipynb",), lms.Member(lms.CANVAS, "mullerzoe", "a_b.ipynb", "10002", True)),
     (("Mia Jones_4001_assignsubmission_file_x.ipynb",), lms.Member(lms.MOODLE, "Mia Jones", "x.ipynb", "4001")),
     (("Zoë Müller_4002_assignsubmission_file_", "h.ipynb"), lms.Member(lms.MOODLE, "Zoë Müller", "h.ipynb", "4002")),
+    (("Zoë Müller_4002_assignsubmission_file", "h.ipynb"), lms.Member(lms.MOODLE, "Zoë Müller", "h.ipynb", "4002")),
     (("Lesson 1_mj_x_attempt_2026-10-02-08-15-30_h.ipynb",),
      lms.Member(lms.BLACKBOARD, "Lesson 1_mj_x", "h.ipynb", submitted_at=utc(2026, 10, 2, 8, 15, 30))),
     (("alice_01_dataloader_batching.ipynb",), lms.Member(lms.PLAIN, "alice", "alice_01_dataloader_batching.ipynb")),

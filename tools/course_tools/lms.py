@@ -6,7 +6,7 @@ The names each platform gives the files of its "download all submissions" zip:
   ``jonesmia_LATE_12345_67890_homework.ipynb`` (``<name>`` is the sortable name run together, and
   ``LATE``, any case, marks work handed in after the due date);
 - **Moodle:** ``<Full Name>_<participant id>_assignsubmission_file_<file>``, or a folder
-  ``<Full Name>_<participant id>_assignsubmission_file_/<file>`` ("download in folders"); the
+  ``<Full Name>_<participant id>_assignsubmission_file[_]/<file>`` ("download in folders"); the
   participant id is the assignment's, not the user's, so the name identifies the student;
 - **Blackboard:** ``<Assignment>_<username>_attempt_<YYYY-MM-DD-HH-MM-SS>_<file>`` (the time of
   the attempt);
@@ -28,7 +28,7 @@ from course_tools.roster import Roster, Student
 CANVAS, MOODLE, BLACKBOARD, PLAIN = "Canvas", "Moodle", "Blackboard", "plain"
 
 _CANVAS = re.compile(r"(?P<who>[^_]+)_(?:(?P<late>late)_)?(?P<number>\d+)_(?P<attachment>\d+)_(?P<file>.+)", re.I)
-_MOODLE = re.compile(r"(?P<who>.+?)_(?P<number>\d+)_assignsubmission_[a-z]+_(?P<file>.*)")
+_MOODLE = re.compile(r"(?P<who>.+?)_(?P<number>\d+)_assignsubmission_[a-z]+(?:_(?P<file>.*))?")
 _BLACKBOARD = re.compile(r"(?P<who>.+)_attempt_(?P<date>\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2})(?:_(?P<file>.+))?")
 ROSTER_HINT = "import the class roster first (course roster import FILE)"
 
@@ -55,7 +55,7 @@ def parse(parts: tuple[str, ...]) -> Member | None:
     name = parts[-1]
     if len(parts) > 1:
         folder = _MOODLE.fullmatch(parts[0])
-        if folder is not None and not folder["file"]:
+        if folder is not None:  # "download submissions in folders": the folder says who
             return Member(MOODLE, folder["who"], name, folder["number"])
         return Member(PLAIN, parts[0], name)
     if match := _MOODLE.fullmatch(name):
