@@ -11,7 +11,7 @@ columns (case and spacing ignored; any others are ignored):
 - Blackboard's Grade Center download: ``Last Name``, ``First Name``, ``Username``, ``Student ID``;
 - a plain file: ``student_id`` (this course's id), ``name``, ``lms_id``, ``login``, ``email``.
 
-Every student gets a safe id (:data:`course_tools.grade.collect.STUDENT_ID`): the ``student_id``
+Every student gets a safe id (:data:`STUDENT_ID`, the rule collect applies): the ``student_id``
 column when it is safe, else the login (an e-mail login loses its domain), else the name, with
 accents and spaces folded ("Zoë Müller" -> ``zoe-muller``); clashes get ``-2``, ``-3``. Importing
 again keeps every id already given (a student is recognised by LMS id, login or e-mail), so
@@ -31,7 +31,9 @@ from pathlib import Path
 ROSTER_FILE = "roster.csv"
 GRADEBOOK = "gradebook.db"
 MAX_ROSTER_BYTES = 8 * 2**20
-_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # the same rule as collect.STUDENT_ID
+# A safe student id: letters, digits, '.', '_', '-', at most 64, starting with a letter or digit (no commas,
+# so an id never names two students on nbgrader's command line; no leading = + - @). collect.STUDENT_ID is this.
+STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 class RosterError(ValueError):
@@ -102,7 +104,7 @@ def safe_id(text: str) -> str:
     plain = "".join(c for c in plain if not unicodedata.combining(c)).encode("ascii", "ignore").decode().lower()
     plain = re.sub(r"[^a-z0-9._-]+", "-", plain).strip("-._")
     plain = re.sub(r"-{2,}", "-", plain)[:64].rstrip("-._")
-    return plain if _SAFE_ID.fullmatch(plain) else ""
+    return plain if STUDENT_ID.fullmatch(plain) else ""
 
 
 @dataclass(frozen=True)
@@ -193,7 +195,7 @@ def merge(existing: list[Student], incoming: list[Student]) -> tuple[list[Studen
                 merged[index] = replace(old, **changes)
                 updated += 1
             continue
-        wanted = new.student_id if _SAFE_ID.fullmatch(new.student_id) else ""
+        wanted = new.student_id if STUDENT_ID.fullmatch(new.student_id) else ""
         base = wanted or safe_id(new.login) or safe_id(new.email) or safe_id(new.name) or \
             safe_id(f"student-{new.lms_id or new.sis_user_id}") or "student"
         candidate, number = base, 2
@@ -218,7 +220,7 @@ def load(root: Path) -> Roster:
         raise RosterError(f"{path} cannot be read ({error}); import the class list again: "
                           "course roster import FILE") from None
     return Roster(tuple(Student(**{f: row.get(f) or "" for f in COLUMNS}) for row in rows
-                        if _SAFE_ID.fullmatch(row.get("student_id") or "")))
+                        if STUDENT_ID.fullmatch(row.get("student_id") or "")))
 
 
 def save(root: Path, students: list[Student]) -> Path:

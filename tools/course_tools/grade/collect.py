@@ -44,7 +44,7 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
 from course_tools import lms
-from course_tools.roster import Roster, RosterError
+from course_tools.roster import STUDENT_ID, Roster, RosterError
 from course_tools.roster import load as load_roster
 
 ORIGINALS = ".original"
@@ -52,7 +52,6 @@ TIMESTAMP_FILE = "timestamp.txt"   # nbgrader's own: the submission time, read b
 LATE_MARKER = ".lms-late"          # empty; the learning platform marked the upload late
 REFUSALS_FILE = "zip-refusals.json"
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"  # nbgrader's Exchange.timestamp_format; nbgrader.utils.parse_utc reads it
-STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MAX_NAME_BYTES = 255       # one path component, as most file systems allow
 MAX_PATH_BYTES = 1024
 MAX_NOTEBOOK_BYTES = 32 * 2**20  # a notebook larger than this is not graded (and not unpacked)
