@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,47 +95,64 @@ def _number(value: float | None) -> str:
     return "" if value is None else f"{round(value, 2):g}"
 
 
-def _canvas_title(lesson: str, ids: dict[str, str]) -> str:
-    return f"{lesson} ({ids[lesson]})" if lesson in ids else lesson
+@dataclass(frozen=True)
+class Layout:
+    """One platform's import file: its identity columns, and when a row is one it can match."""
+
+    columns: list[str]
+    identity: Callable[[Student], list[str]]
+    matchable: Callable[[Student], bool]
+    unmatched: str  # why a row it cannot match is left out
 
 
-def _rows(roster: Roster, scores: Scores, fmt: str, ids: dict[str, str]) -> tuple[list[str], list[list[str]],
-                                                                                list[tuple[str, str]]]:
+LAYOUTS = {
+    "canvas": Layout(CANVAS_COLUMNS,
+                     lambda s: [s.name or s.student_id, s.lms_id, s.sis_user_id, s.login, s.section],
+                     lambda s: bool(s.lms_id or s.sis_user_id or s.login),
+                     "no Canvas ID, SIS User ID or SIS Login ID on the roster"),
+    "moodle": Layout(MOODLE_COLUMNS,
+                     lambda s: [*split_name(s.name), s.sis_user_id, s.email, s.login],
+                     lambda s: bool(s.email or s.sis_user_id or s.login),
+                     "no e-mail, ID number or username on the roster for Moodle to match"),
+    "csv": Layout(CSV_COLUMNS, lambda s: [getattr(s, c) for c in CSV_COLUMNS], lambda s: True, ""),
+}
+CANVAS_POINTS_ROW = "    Points Possible"  # Canvas's own second row, spaces included
+
+
+def _score_columns(fmt: str, lesson: str, ids: dict[str, str], scores: Scores, student: str | None) -> list[str]:
+    """One lesson's header cells (``student`` None) or one student's cells for it, in ``fmt``."""
+    if student is None:
+        title = f"{lesson} ({ids[lesson]})" if fmt == "canvas" and lesson in ids else lesson
+        return [title, f"{lesson} max"] if fmt == "csv" else [title]
+    mark = _number(scores.scores.get((student, lesson)))
+    return [mark, _number(scores.max_scores[lesson])] if fmt == "csv" else [mark]
+
+
+def _rows(roster: Roster, scores: Scores, fmt: str, ids: dict[str, str]) -> tuple[
+        list[str], list[list[str]], list[tuple[str, str]]]:
+    """The header, the rows and the students left out (with why) of ``fmt``'s file."""
+    layout = LAYOUTS[fmt]
     left_out: list[tuple[str, str]] = []
-    on_roster = {s.student_id for s in roster.students}
-    people: list[Student] = list(roster.students)
+    people = list(roster.students)
+    on_roster = {s.student_id for s in people}
     for student in scores.students:
-        if student not in on_roster:
-            if fmt == "csv":
-                people.append(Student(student))
-            else:
-                left_out.append((student, f"not on the roster ({ROSTER_FILE}), so {fmt} cannot match the row"))
-    marks = [[_number(scores.scores.get((s.student_id, lesson))) for lesson in scores.lessons] for s in people]
+        if student in on_roster:
+            continue
+        if fmt == "csv":
+            people.append(Student(student))
+        else:
+            left_out.append((student, f"not on the roster ({ROSTER_FILE}), so {fmt} cannot match the row"))
+    header = layout.columns + [c for x in scores.lessons for c in _score_columns(fmt, x, ids, scores, None)]
+    rows = []
     if fmt == "canvas":
-        header = CANVAS_COLUMNS + [_canvas_title(lesson, ids) for lesson in scores.lessons]
-        rows = [["    Points Possible", "", "", "", ""] + [_number(scores.max_scores[x]) for x in scores.lessons]]
-        for student, mark in zip(people, marks):
-            if not (student.lms_id or student.sis_user_id or student.login):
-                left_out.append((student.student_id, "no Canvas ID, SIS User ID or SIS Login ID on the roster"))
-                continue
-            rows.append([student.name or student.student_id, student.lms_id, student.sis_user_id, student.login,
-                         student.section] + mark)
-        return header, rows, left_out
-    if fmt == "moodle":
-        header = MOODLE_COLUMNS + list(scores.lessons)
-        rows = []
-        for student, mark in zip(people, marks):
-            if not (student.email or student.sis_user_id or student.login):
-                left_out.append((student.student_id, "no e-mail, ID number or username on the roster for Moodle "
-                                                     "to match"))
-                continue
-            first, last = split_name(student.name)
-            rows.append([first, last, student.sis_user_id, student.email, student.login] + mark)
-        return header, rows, left_out
-    header = CSV_COLUMNS + [column for lesson in scores.lessons for column in (lesson, f"{lesson} max")]
-    rows = [[getattr(s, c) for c in CSV_COLUMNS]
-            + [v for lesson, value in zip(scores.lessons, mark) for v in (value, _number(scores.max_scores[lesson]))]
-            for s, mark in zip(people, marks)]
+        rows.append([CANVAS_POINTS_ROW] + [""] * (len(layout.columns) - 1)
+                    + [_number(scores.max_scores[x]) for x in scores.lessons])
+    for person in people:
+        if not layout.matchable(person):
+            left_out.append((person.student_id, layout.unmatched))
+            continue
+        rows.append(layout.identity(person)
+                    + [c for x in scores.lessons for c in _score_columns(fmt, x, ids, scores, person.student_id)])
     return header, rows, left_out
 
 
@@ -176,7 +193,7 @@ def export(root: Path, fmt: str, lessons: Iterable[str] = (), output: Path | Non
         writer = csv.writer(handle)
         writer.writerow(header)
         # Canvas's own marker row starts with spaces on purpose; every other cell is made spreadsheet-safe.
-        writer.writerows([row[0] if row[0] == "    Points Possible" else safe_csv_cell(row[0]),
+        writer.writerows([row[0] if row[0] == CANVAS_POINTS_ROW else safe_csv_cell(row[0]),
                           *(safe_csv_cell(cell) for cell in row[1:])] for row in rows)
     temporary.replace(path)
     students = len(rows) - (1 if fmt == "canvas" else 0)
