@@ -38,6 +38,7 @@ def course(tmp_path):
     (("Zoë Müller_4002_assignsubmission_file", "h.ipynb"), lms.Member(lms.MOODLE, "Zoë Müller", "h.ipynb", "4002")),
     (("Lesson 1_mj_x_attempt_2026-10-02-08-15-30_h.ipynb",),
      lms.Member(lms.BLACKBOARD, "Lesson 1_mj_x", "h.ipynb", submitted_at=utc(2026, 10, 2, 8, 15, 30))),
+    (("L1_mj_attempt_2026-13-45-99-00-00_h.ipynb",), lms.Member(lms.BLACKBOARD, "L1_mj", "h.ipynb")),
     (("alice_01_dataloader_batching.ipynb",), lms.Member(lms.PLAIN, "alice", "alice_01_dataloader_batching.ipynb")),
     (("bob", "homework.ipynb"), lms.Member(lms.PLAIN, "bob", "homework.ipynb")),
     (("nounderscore.ipynb",), None),

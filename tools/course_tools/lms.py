@@ -61,13 +61,20 @@ def parse(parts: tuple[str, ...]) -> Member | None:
     if match := _MOODLE.fullmatch(name):
         return Member(MOODLE, match["who"], match["file"] or name, match["number"])
     if match := _BLACKBOARD.fullmatch(name):
-        when = datetime.strptime(match["date"], "%Y-%m-%d-%H-%M-%S").replace(tzinfo=timezone.utc)
-        return Member(BLACKBOARD, match["who"], match["file"] or name, submitted_at=when)
+        return Member(BLACKBOARD, match["who"], match["file"] or name, submitted_at=_attempt_time(match["date"]))
     if match := _CANVAS.fullmatch(name):
         return Member(CANVAS, match["who"], match["file"], match["number"], late=match["late"] is not None)
     if "_" in name:
         return Member(PLAIN, name.split("_", 1)[0], name)
     return None
+
+
+def _attempt_time(text: str) -> datetime | None:
+    """Blackboard's attempt time (read as UTC); None when the name holds an impossible date."""
+    try:
+        return datetime.strptime(text, "%Y-%m-%d-%H-%M-%S").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
 
 
 def _blackboard_logins(who: str) -> list[str]:
