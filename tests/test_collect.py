@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from course_tools.grade.collect import (
-    ORIGINALS, Collected, CollectError, ZipLimits, collect, pick_original, unpack_zip, valid_student_id,
+    ORIGINALS, REFUSALS_FILE, Collected, CollectError, ZipLimits, collect, pick_original, unpack_zip,
+    valid_student_id,
 )
 
 LESSON = "01_dataloader_batching"
@@ -19,8 +20,10 @@ NOTEBOOK = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
 
 
 def files_outside_submitted(root: Path) -> list[str]:
+    """Files written anywhere but submitted/ (the zip itself and the remembered refusals aside)."""
     return sorted(str(p.relative_to(root)) for p in root.rglob("*")
-                  if p.is_file() and "submitted" not in p.relative_to(root).parts and p.suffix != ".zip")
+                  if p.is_file() and "submitted" not in p.relative_to(root).parts and p.suffix != ".zip"
+                  and p.name != REFUSALS_FILE)
 
 
 def make_zip(path: Path, members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> Path:

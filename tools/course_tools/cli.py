@@ -6,11 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from course_tools.export import FORMATS, ExportError
 from course_tools.grade.pipeline import GradingError, Options, grade
 from course_tools.grade.report import summary
 from course_tools.notebooks import NotebookError, dirty_reasons, write_clean
 from course_tools.release import RELEASE_DIR, SOURCE_DIR, ReleaseError, release
 from course_tools.report.write import ReportError
+from course_tools.roster import ROSTER_FILE, RosterError
 
 
 def _release(args: argparse.Namespace) -> int:
@@ -39,6 +41,49 @@ def _expected(args: argparse.Namespace) -> int:
     for path in write(args.lessons or None):
         print(f"wrote {path}")
     return 0
+
+
+def _roster_import(args: argparse.Namespace) -> int:
+    from course_tools.roster import import_roster
+
+    path, count, added, updated = import_roster(Path.cwd(), args.file)
+    print(f"{path.name}: {count} students ({added} added, {updated} updated; ids already given are kept)")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from course_tools.export import export, parse_assignment_ids
+
+    done = export(Path.cwd(), args.to, args.lessons, args.output, parse_assignment_ids(args.assignment_id))
+    for student, why in done.left_out:
+        print(f"left out {student}: {why}", file=sys.stderr)
+    print(f"wrote {done.path} ({done.rows} students)")
+    return 0
+
+
+def _add_lms_commands(commands: argparse._SubParsersAction) -> None:
+    """The learning-platform round trip: ``course roster import`` and ``course export``."""
+    roster_cmd = commands.add_parser("roster", help=f"the class list from your learning platform ({ROSTER_FILE})")
+    roster_verbs = roster_cmd.add_subparsers(dest="roster_command", required=True)
+    import_cmd = roster_verbs.add_parser(
+        "import", help=f"read a class list CSV into {ROSTER_FILE} (Canvas's and Moodle's own exports recognised)",
+        description=f"Read a class list exported from Canvas (gradebook export), Moodle or Blackboard, or a CSV "
+                    f"with name, lms_id, login and email columns, into {ROSTER_FILE} in the course root "
+                    "(git-ignored). Each student gets a safe id; importing again keeps the ids already given.")
+    import_cmd.add_argument("file", type=Path, metavar="FILE", help="the CSV exported from your learning platform")
+    import_cmd.set_defaults(run=_roster_import)
+    export_cmd = commands.add_parser(
+        "export", help="write the gradebook's scores as the CSV your learning platform imports",
+        description="Write the gradebook's scores (manual grades and extra credit from formgrader included, late "
+                    "penalties taken off) as Canvas's gradebook CSV, Moodle's grade import CSV or a plain CSV, "
+                    "into exports/<format>-grades.csv.")
+    export_cmd.add_argument("lessons", nargs="*", help="lesson folders (default: every lesson in the gradebook)")
+    export_cmd.add_argument("--to", required=True, choices=FORMATS, help="the platform whose import format to write")
+    export_cmd.add_argument("--output", type=Path, metavar="FILE", help="write here instead of exports/")
+    export_cmd.add_argument("--assignment-id", action="append", default=[], metavar="LESSON=ID",
+                            help="Canvas: the assignment the lesson's column fills (the number in its address); "
+                                 "without it Canvas creates a new assignment")
+    export_cmd.set_defaults(run=_export)
 
 
 def _committed_notebooks(root: Path) -> list[Path]:
@@ -86,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     from course_tools.report.command import add_report_command
 
     add_report_command(commands)
+    _add_lms_commands(commands)
     expected_cmd = commands.add_parser(
         "expected", help="recompute the visible checks' stored expected results from the grader's references")
     expected_cmd.add_argument("lessons", nargs="*", help="lesson folders (default: all)")
@@ -100,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ReleaseError, NotebookError, GradingError, ReportError) as error:
+    except (ReleaseError, NotebookError, GradingError, ReportError, RosterError, ExportError) as error:
         print(f"course {args.command}: {error}", file=sys.stderr)
         return 1
 

@@ -1,7 +1,13 @@
 """Collect: find each student's submitted notebook for a lesson, from ``submitted/`` or a zip of downloads.
 
 nbgrader's layout is ``submitted/<student>/<lesson>/*.ipynb``. A zip of downloaded notebooks
-(``<student>_<anything>.ipynb`` or ``<student>/<anything>.ipynb``) is unpacked into it first.
+is unpacked into it first: ``<student>_<anything>.ipynb`` or ``<student>/<anything>.ipynb``, or
+the download names of Canvas, Moodle and Blackboard (:mod:`course_tools.lms`), which the class
+roster (``roster.csv``, :mod:`course_tools.roster`) maps to student ids. Beside each notebook it
+places, the zip route writes nbgrader's ``timestamp.txt`` (the platform's attempt time when the
+name has one, else the zip member's date, read as UTC) and, when the name carries a late marker,
+an empty ``.lms-late``. A refused upload is remembered (``.course-grade/<lesson>/zip-refusals.json``)
+and keeps its ``invalid`` row on every later run until that student's next accepted upload.
 Each submission's original is kept under ``.original/`` before anything else touches it.
 
 The zip is hostile input. A member is refused (and, when it names a student, that student's row
@@ -26,6 +32,7 @@ Which notebook is graded when a student has several (in ``.original/``):
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
@@ -33,10 +40,18 @@ import shutil
 import stat
 import zipfile
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
+from course_tools import lms
+from course_tools.roster import STUDENT_ID, Roster, RosterError
+from course_tools.roster import load as load_roster
+
 ORIGINALS = ".original"
-STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+TIMESTAMP_FILE = "timestamp.txt"   # nbgrader's own: the submission time, read by its late-penalty step
+LATE_MARKER = ".lms-late"          # empty; the learning platform marked the upload late
+REFUSALS_FILE = "zip-refusals.json"
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"  # nbgrader's Exchange.timestamp_format; nbgrader.utils.parse_utc reads it
 MAX_NAME_BYTES = 255       # one path component, as most file systems allow
 MAX_PATH_BYTES = 1024
 MAX_NOTEBOOK_BYTES = 32 * 2**20  # a notebook larger than this is not graded (and not unpacked)
@@ -124,13 +139,33 @@ def _skipped_quietly(parts: tuple[str, ...]) -> bool:
             or any(p.startswith(".") for p in parts) or parts[-1].endswith("-checkpoint.ipynb"))
 
 
-def _student_of(parts: tuple[str, ...]) -> str | None:
-    """The student a member belongs to: its top folder, or the file name's part before the first '_'."""
-    if len(parts) > 1:
-        return parts[0]
-    if "_" not in parts[0]:
-        return None
-    return parts[0].split("_", 1)[0]
+def _student_of(parts: tuple[str, ...], roster: Roster) -> tuple[str | None, str, lms.Member | None]:
+    """Who a member belongs to: (student id, "", its name read) or (None, why not, its name read or None).
+
+    See :mod:`course_tools.lms` for the names read; with a roster every name must match one
+    student on it.
+    """
+    member = lms.parse(parts)
+    if member is None:
+        return None, "no student id (name it <student>_<anything>.ipynb)", None
+    student, why = lms.identify(member, roster)
+    return student, why, member
+
+
+def _stored_name(parts: tuple[str, ...], member: lms.Member | None) -> str:
+    """The file name a notebook gets in the submission folder: the student's own, when the platform kept it."""
+    own = member.file_name if member is not None else ""
+    return own if own.endswith(".ipynb") and not own.startswith(".") else parts[-1]
+
+
+def _member_time(member: zipfile.ZipInfo, read: lms.Member | None) -> datetime:
+    """When the notebook was handed in: the platform's time in its name, else the zip member's date (as UTC)."""
+    if read is not None and read.submitted_at is not None:
+        return read.submitted_at
+    try:
+        return datetime(*member.date_time, tzinfo=timezone.utc)
+    except ValueError:  # a zero or corrupt DOS date
+        return datetime(1980, 1, 1, tzinfo=timezone.utc)
 
 
 def _read_capped(bundle: zipfile.ZipFile, member: zipfile.ZipInfo, cap: int) -> bytes | None:
@@ -159,19 +194,28 @@ def _write_new(folder: Path, name: str, data: bytes) -> None:
 
 
 def unpack_zip(root: Path, lesson: str, archive: Path, limits: ZipLimits = ZIP_LIMITS) -> Unpacked:
-    """Put each ``<student>_<anything>.ipynb`` (or ``<student>/<anything>.ipynb``) of ``archive`` in place.
+    """Put each notebook of ``archive`` in ``submitted/<student>/<lesson>/``, with its ``timestamp.txt``.
 
-    Raises :class:`CollectError` only when the archive cannot be read at all. Every refused
-    member is in ``rejected``; when it names a valid student, that student's ``problems`` entry
-    says why. Files that are not notebooks are skipped without a word.
+    Member names are read as :mod:`course_tools.lms` says and mapped to student ids through the
+    course's roster when there is one. Raises :class:`CollectError` only when the archive (or
+    the roster) cannot be read at all. Every refused member is in ``rejected``; when it names a
+    student (a valid id, or a name the roster does not know), that student's ``problems`` entry
+    says why, and it is remembered for :func:`remembered_refusals`. Files that are not notebooks
+    are skipped without a word.
     """
     root = Path(root)
     submitted = root / "submitted"
     result = Unpacked()
     try:
+        roster = load_roster(root)
+    except RosterError as error:
+        raise CollectError(str(error)) from None
+    try:
         bundle = zipfile.ZipFile(archive)
     except (OSError, zipfile.BadZipFile, ValueError) as error:
         raise CollectError(f"{archive} is not a readable zip file ({error})") from None
+    accepted: set[str] = set()                        # students with an upload stored (or stored before)
+    handed_in: dict[str, tuple[datetime, bool]] = {}  # student -> (latest time, marked late) of what was written
     with bundle:
         members = bundle.infolist()
         if len(members) > limits.members:
@@ -194,7 +238,7 @@ def unpack_zip(root: Path, lesson: str, archive: Path, limits: ZipLimits = ZIP_L
             problem = _member_problem(member, parts)
             if not problem and _skipped_quietly(parts):
                 continue
-            student = _student_of(parts) if parts else None
+            student, unknown, read = _student_of(parts, roster) if parts else (None, "", None)
             if problem:
                 refuse(member.filename, student if student and valid_student_id(student) else None, problem)
                 continue
@@ -204,7 +248,9 @@ def unpack_zip(root: Path, lesson: str, archive: Path, limits: ZipLimits = ZIP_L
                                            "is not a safe id (letters, digits, '.', '_', '-'; at most 64)")
                 continue
             if student is None:
-                refuse(member.filename, None, "no student id (name it <student>_<anything>.ipynb)")
+                refuse(member.filename, None, unknown)
+                if read is not None:  # a name that says who, but not whom on the roster: that person's row
+                    result.problems.setdefault(_printable(read.person, 64), f"zip upload refused: {unknown}")
                 continue
             if member.file_size > limits.member_bytes:
                 refuse(member.filename, student, f"it unpacks to {member.file_size} bytes, over {limits.member_bytes}")
@@ -228,14 +274,74 @@ def unpack_zip(root: Path, lesson: str, archive: Path, limits: ZipLimits = ZIP_L
                 continue
             total += len(data)
             try:
-                changed = _place(submitted, student, lesson, parts[-1], data, written)
+                changed = _place(submitted, student, lesson, _stored_name(parts, read), data, written)
             except OSError as error:
                 refuse(member.filename, student, f"it cannot be stored ({type(error).__name__}: {error})")
                 continue
+            accepted.add(student)
+            if read is not None:  # also clears a row kept under the name, from before the roster knew it
+                accepted.add(_printable(read.person, 64))
             if changed:
                 result.students.append(student)
+                when, late = _member_time(member, read), read is not None and read.late
+                earlier_when, earlier_late = handed_in.get(student, (when, late))
+                handed_in[student] = (max(when, earlier_when), late or earlier_late)
+    for student, (when, late) in handed_in.items():
+        try:
+            _stamp(submitted / student / lesson, when, late)
+        except OSError as error:
+            result.problems.setdefault(student, f"zip upload refused: its time cannot be stored ({error})")
     result.students = sorted(set(result.students))
+    _remember_refusals(root, lesson, accepted, result.problems)
     return result
+
+
+def _stamp(folder: Path, when: datetime, late: bool) -> None:
+    """Write nbgrader's ``timestamp.txt`` beside the upload, and the platform's late marker (or remove a stale one)."""
+    _write_new(folder, TIMESTAMP_FILE, when.astimezone(timezone.utc).strftime(TIMESTAMP_FORMAT).encode())
+    marker = folder / LATE_MARKER
+    if late:
+        _write_new(folder, LATE_MARKER, b"")
+    elif marker.is_file() or marker.is_symlink():
+        marker.unlink()
+
+
+def _refusals_path(root: Path, lesson: str) -> Path:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", lesson):
+        raise CollectError(f"'{_printable(lesson)}' is not a lesson folder name")
+    return Path(root) / ".course-grade" / lesson / REFUSALS_FILE
+
+
+def _read_refusals(path: Path) -> dict[str, str]:
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in stored.items()} if isinstance(stored, dict) else {}
+
+
+def _remember_refusals(root: Path, lesson: str, accepted: set[str], problems: dict[str, str]) -> None:
+    """Keep refusals on disk: a new one replaces that student's earlier one, an accepted upload clears it."""
+    path = _refusals_path(root, lesson)
+    stored = _read_refusals(path)
+    if not problems and not (accepted & stored.keys()):
+        return
+    for student in accepted:
+        stored.pop(student, None)
+    stored.update(problems)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{REFUSALS_FILE}.{os.getpid()}")
+    temporary.write_text(json.dumps(dict(sorted(stored.items())), indent=1, ensure_ascii=False), encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def remembered_refusals(root: Path, lesson: str) -> list[tuple[str, str]]:
+    """Every zip upload of ``lesson`` refused so far and not since replaced by an accepted one: (student, why).
+
+    ``student`` is the student id, or the name as the upload gave it when it matched no one;
+    :func:`collect` lists each as an ``invalid`` row.
+    """
+    return sorted(_read_refusals(_refusals_path(root, lesson)).items())
 
 
 def _place(submitted: Path, student: str, lesson: str, name: str, data: bytes, written: dict[Path, str]) -> bool:
@@ -273,8 +379,9 @@ def _keep_earlier_upload(folder: Path) -> None:
     earlier = folder / f".earlier-{len(list(folder.glob('.earlier-*'))) + 1}"
     earlier.mkdir()
     shutil.move(str(folder / ORIGINALS), str(earlier / ORIGINALS))
-    for path in folder.glob("*.ipynb"):
-        shutil.move(str(path), str(earlier / path.name))
+    for path in [*folder.glob("*.ipynb"), folder / TIMESTAMP_FILE, folder / LATE_MARKER]:
+        if path.is_file() and not path.is_symlink():  # the earlier upload's time goes with it
+            shutil.move(str(path), str(earlier / path.name))
 
 
 def find_students(root: Path, lesson: str) -> list[str]:
@@ -367,9 +474,8 @@ def collect(root: Path, lesson: str, archive: Path | None = None) -> list[Collec
     :class:`CollectError` only when nothing can be collected (an unreadable archive).
     """
     root = Path(root)
-    zip_problems: dict[str, str] = {}
     if archive is not None:
-        zip_problems = unpack_zip(root, lesson, Path(archive)).problems
+        unpack_zip(root, lesson, Path(archive))
     found: dict[str, Collected] = {}
     for student in find_students(root, lesson):
         try:
@@ -377,6 +483,6 @@ def collect(root: Path, lesson: str, archive: Path | None = None) -> list[Collec
         except OSError as error:
             item = Collected(_printable(student, 64), None, f"the submission cannot be read ({type(error).__name__}: {error})")
         found[item.student] = item
-    for student, problem in zip_problems.items():
+    for student, problem in remembered_refusals(root, lesson):  # this run's and every earlier run's
         found[student] = Collected(student, None, problem)
     return [found[s] for s in sorted(found)]
