@@ -140,6 +140,15 @@ CORRECT = [
             optimizer.zero_grad(set_to_none=True)
             return float(loss)
     """),
+    # Lesson 07 recommends it too: the gradients are cleared as soon as the step has used them.
+    ex2("zero-grad-right-after-step", """
+        def train_step(model, xb, yb, criterion, optimizer):
+            loss = criterion(model(xb), yb)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+            return loss.item()
+    """),
     ex2("model-zero-grad-and-detach", """
         def train_step(model, xb, yb, criterion, optimizer):
             model.zero_grad()
@@ -286,5 +295,14 @@ BUGGY = [
     step_bug("returns-tensor", "return loss.item()", "return loss", "trainstep-not-a-float"),
     step_bug("loss-after-step", "return loss.item()", "return criterion(model(xb), yb).item()",
              "trainstep-loss-after-step"),
+    # Issue 17: the training forward tracked gradients; only the returned loss came from a second pass.
+    ex2("loss-recomputed-after-step-under-no-grad", """
+        def train_step(model, xb, yb, criterion, optimizer):
+            optimizer.zero_grad()
+            criterion(model(xb), yb).backward()
+            optimizer.step()
+            with torch.no_grad():
+                return criterion(model(xb), yb).item()
+    """, "trainstep-loss-after-step"),
     step_bug("sum-reduction-returned", "return loss.item()", "return loss.item() * len(yb)", "trainstep-wrong-loss"),
 ]

@@ -106,7 +106,8 @@ CATALOGUE = (
     # Exercise 2 · train_step
     _row("trainstep-no-zero-grad", "ex2-tests", "gradients",
          "the gradients were not cleared: step() used this batch's gradient plus every earlier one",
-         "call optimizer.zero_grad() at the start of train_step, before loss.backward()."),
+         "call optimizer.zero_grad() once per call: first thing in train_step (the usual place), or right after "
+         "optimizer.step()."),
     _row("trainstep-step-before-backward", "ex2-tests", "gradients",
          "optimizer.step() ran before loss.backward()",
          "the order is zero_grad, forward, loss, backward, step. A step before backward finds .grad cleared "
@@ -114,12 +115,13 @@ CATALOGUE = (
          "zero_grad, so the model never learns."),
     _row("trainstep-cleared-before-step", "ex2-tests", "gradients",
          "the gradients were cleared between loss.backward() and optimizer.step(), so the step had none",
-         "zero the gradients before backward() (first thing in train_step), never between backward and step."),
+         "zero the gradients before backward() (first thing in train_step) or right after step(), never between "
+         "backward and step."),
     _row("trainstep-no-backward", "ex2-tests", "gradients",
          "loss.backward() was never called",
          "call loss.backward() after computing the loss and before optimizer.step()."),
     _row("trainstep-no-grad", "ex2-tests", "modes",
-         "the forward pass ran without gradient tracking (inside torch.no_grad())",
+         "the forward pass of the loss that backward() needs ran without gradient tracking (inside torch.no_grad())",
          "only the update needs torch.no_grad(), and the optimizer does that itself: run the forward pass normally."),
     _row("trainstep-optimizer-ignored", "ex2-tests", "optimizer",
          "the optimizer passed to train_step never stepped",
@@ -141,7 +143,8 @@ CATALOGUE = (
          "return loss.item(): a float, which also lets the batch's graph go."),
     _row("trainstep-loss-after-step", "ex2-tests", "metrics",
          "train_step returned the loss after the step (a second forward pass), not the loss it stepped on",
-         "return loss.item() of the loss computed before optimizer.step()."),
+         "return loss.item() of the loss computed before optimizer.step(): no second forward pass, with or "
+         "without torch.no_grad()."),
     _row("trainstep-wrong-loss", "ex2-tests", "metrics",
          "train_step returned a number that is not the batch's loss",
          "return loss.item(), with loss = criterion(model(xb), yb)."),
@@ -421,7 +424,7 @@ class _Events:
 
     def __init__(self) -> None:
         self.log: list[str] = []
-        self.forwards: list[tuple[bool, bool]] = []  # (grad enabled, input is the given batch)
+        self.forwards: list[tuple[bool, bool, int]] = []  # (grad enabled, input is the given batch, events before)
         self.losses: list[tuple[float, bool]] = []   # (value, targets are the given batch)
         self.grads_at_step: list[list[torch.Tensor | None]] = []
         self.fresh: dict[int, torch.Tensor] = {}
@@ -438,7 +441,7 @@ class _ProbeModel(nn.Module):
         if self.events is not None:
             given = self.events.batch is not None and x.shape == self.events.batch[0].shape and bool(
                 torch.equal(x, self.events.batch[0]))
-            self.events.forwards.append((torch.is_grad_enabled(), given))
+            self.events.forwards.append((torch.is_grad_enabled(), given, len(self.events.log)))
         return self.net(x)
 
     def zero_grad(self, set_to_none: bool = True) -> None:  # noqa: D102
@@ -504,15 +507,15 @@ def _order(log: list[str]) -> str:
 def check_train_step(train_step: Callable[..., Any], *, seed: int = 0, steps: int = 3) -> None:
     """Run ``train_step`` with a recording model, loss and SGD(momentum) on seeded batches; raise on any mistake.
 
-    The model's ``.grad`` holds old gradients before the first call, as after earlier work.
+    The model starts with no gradients, as a fresh training loop does, so ``zero_grad`` may come first
+    (the usual place) or right after ``step``: both clear every batch's gradients before the next
+    batch's ``backward``. A missing ``zero_grad`` shows from the second call on.
     """
     subject = "train_step"
     generator = torch.Generator().manual_seed(seed)
     batches = [(torch.randn(10, 6, generator=generator), torch.randint(0, 4, (10,), generator=generator))
                for _ in range(steps)]
     model, criterion = _ProbeModel(_net(seed)), _ProbeCriterion()
-    for p in model.parameters():
-        p.grad = torch.randn(p.shape, generator=generator)  # gradients left over from earlier work
     optimizer = _ProbeSGD(model.parameters(), lr=0.1, momentum=0.9)
     reference = _reference_steps(seed, batches)
     parameters = list(model.parameters())
@@ -532,8 +535,10 @@ def check_train_step(train_step: Callable[..., Any], *, seed: int = 0, steps: in
             for handle in handles:
                 handle.remove()
             model.events = criterion.events = optimizer.events = None
+        with torch.no_grad():
+            loss_after = F.cross_entropy(model.net(x), y).item()
         _diagnose_call(events, result, error, call=call, steps_before=before, model=model,
-                       expected_loss=expected_loss)
+                       expected_loss=expected_loss, loss_after=loss_after)
     for (name, mine), theirs in zip(model.net.named_parameters(), reference.parameters()):
         if not torch.allclose(mine, theirs, rtol=1e-5, atol=1e-6):
             _fail("trainstep-trajectory", subject=subject, expected=f"the parameters of a correct loop after {steps} calls",
@@ -541,17 +546,22 @@ def check_train_step(train_step: Callable[..., Any], *, seed: int = 0, steps: in
 
 
 def _diagnose_call(events: _Events, result: Any, error: BaseException | None, *, call: int,
-                   steps_before: list[torch.Tensor], model: _ProbeModel, expected_loss: float) -> None:
+                   steps_before: list[torch.Tensor], model: _ProbeModel, expected_loss: float,
+                   loss_after: float) -> None:
     subject = "train_step"
     order = f"call {call}: {_order(events.log)}"
     if not events.forwards:
         _fail("trainstep-model-ignored", subject=subject, expected="model(xb) with the model passed in",
               found=f"{order}; the model passed in was never called")
-    if any(not enabled for enabled, _ in events.forwards):
+    # The training forward pass is the one before the first backward (or step); a second one after the
+    # step, with tracking off, only computes a loss to return, which the loss checks below name.
+    first = next((events.log.index(e) for e in ("backward", "step") if e in events.log), len(events.log))
+    training = [enabled for enabled, _, position in events.forwards if position <= first]
+    if training and not any(training):
         _fail("trainstep-no-grad", subject=subject, expected="a forward pass that records the graph",
               found=f"{order}; the forward pass ran with gradient tracking off"
                     + (f" ({error_text(error)})" if error is not None else ""))
-    if not any(given for _, given in events.forwards) or (events.losses and not any(g for _, g in events.losses)):
+    if not any(given for _, given, _ in events.forwards) or (events.losses and not any(g for _, g in events.losses)):
         _fail("trainstep-batch-ignored", subject=subject, expected="the loss of the batch passed in",
               found=f"{order}; model or criterion received other tensors than xb, yb")
     if not events.losses:
@@ -588,8 +598,7 @@ def _diagnose_call(events: _Events, result: Any, error: BaseException | None, *,
         _fail("trainstep-not-a-float", subject=subject, expected="a Python float (loss.item())",
               found=f"a {type(result).__name__}")
     if not math.isclose(result, expected_loss, rel_tol=1e-5, abs_tol=1e-6):
-        after = events.losses[-1][0] if len(events.losses) > 1 else None
-        if after is not None and math.isclose(result, after, rel_tol=1e-6, abs_tol=1e-7):
+        if math.isclose(result, loss_after, rel_tol=1e-5, abs_tol=1e-6):
             _fail("trainstep-loss-after-step", subject=subject, expected=f"{expected_loss:.6f} (before the step)",
                   found=f"{result:.6f}, the loss of a second forward pass after the step")
         _fail("trainstep-wrong-loss", subject=subject, expected=f"{expected_loss:.6f}", found=f"{result!r}")
@@ -617,17 +626,19 @@ def sgd_step_loss(params: list[torch.Tensor], data: torch.Tensor) -> torch.Tenso
     return _loss(params, data)
 
 
-def train_step_scenario(seed: int) -> tuple[nn.Module, list[torch.Tensor], list[tuple[torch.Tensor, torch.Tensor]]]:
-    """Exercise 2: a seeded small model, the old gradients its .grad holds, and a few batches."""
+def train_step_scenario(seed: int) -> tuple[nn.Module, list[tuple[torch.Tensor, torch.Tensor]]]:
+    """Exercise 2: a seeded small model with no gradients yet (a fresh loop), and 2 to 5 batches.
+
+    With no old gradients, ``zero_grad`` right after ``step`` is as right as ``zero_grad`` first.
+    """
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):  # the notebook's random state is left as it was
         torch.manual_seed(seed)
         net = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 4))
-    old = [torch.randn(p.shape, generator=generator) for p in net.parameters()]
-    steps = 2 + int(torch.randint(0, 3, (1,), generator=generator))
+    steps = 2 + int(torch.randint(0, 4, (1,), generator=generator))
     batches = [(torch.randn(10, 6, generator=generator), torch.randint(0, 4, (10,), generator=generator))
                for _ in range(steps)]
-    return net, old, batches
+    return net, batches
 
 
 def _values(tensors: list[Any]) -> list[torch.Tensor | None]:
@@ -688,9 +699,7 @@ def _probe_manual_sgd(ns: dict[str, Any], seed: int) -> dict[str, Any]:
 
 
 def _probe_train_step(ns: dict[str, Any], seed: int) -> dict[str, Any]:
-    model, old, batches = train_step_scenario(seed)
-    for p, g in zip(model.parameters(), old):
-        p.grad = g.clone()  # gradients left over from earlier work
+    model, batches = train_step_scenario(seed)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     losses = []
     for x, y in batches:
