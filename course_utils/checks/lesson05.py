@@ -72,6 +72,10 @@ CATALOGUE = (
     _row("numgrad-changed-x", "ex1-tests", "interface",
          "numerical_gradient changed the caller's x",
          "nudge a float64 copy, never x: x.double() is x itself when x is already float64, so clone it."),
+    _row("numgrad-nudged-x", "ex1-tests", "interface",
+         "numerical_gradient nudged the caller's float64 x itself, in place (and put it back)",
+         "nudge a float64 copy, never x: x.double() and x.to(torch.float64) are x itself when x is already "
+         "float64, so clone it (point = x.detach().double().clone()). While f runs, x must hold its own values."),
     _row("numgrad-wrong-values", "ex1-tests", "numerics",
          "numerical_gradient does not match the central difference",
          "grad[i] = (f(x + eps·e_i) - f(x - eps·e_i)) / (2·eps), with e_i one element set to 1."),
@@ -210,6 +214,13 @@ def _autograd_calls() -> Iterator[list[str]]:
         yield calls
 
 
+def shares_memory(t: Any, x: torch.Tensor | None) -> bool:
+    """``t`` is a tensor whose memory is ``x``'s own (x itself, a view of it, or x.double() of a float64 x)."""
+    if x is None or not isinstance(t, torch.Tensor) or t.device != x.device:
+        return False
+    return t.untyped_storage().data_ptr() == x.untyped_storage().data_ptr()
+
+
 def _close(a: torch.Tensor, b: torch.Tensor, rtol: float, atol: float) -> bool:
     return a.shape == b.shape and bool(torch.allclose(a.double(), b.double(), rtol=rtol, atol=atol))
 
@@ -219,17 +230,20 @@ def _close(a: torch.Tensor, b: torch.Tensor, rtol: float, atol: float) -> bool:
 class _RecordedFunction:
     """A scalar function of a tensor that records every point it is evaluated at."""
 
-    def __init__(self, weights: torch.Tensor, *, as_float: bool = False) -> None:
+    def __init__(self, weights: torch.Tensor, *, as_float: bool = False, caller_x: torch.Tensor | None = None) -> None:
         self.weights = weights
         self.as_float = as_float
         self.points: list[torch.Tensor] = []
         self.dtypes: list[torch.dtype] = []
         self.tracked = False
+        self.caller_x = caller_x
+        self.nudged_caller_x = False  # f was evaluated at the caller's x itself, moved in place
 
     def __call__(self, t: torch.Tensor) -> Any:
         self.points.append(t.detach().double().clone())
         self.dtypes.append(t.dtype)
         self.tracked = self.tracked or t.requires_grad
+        self.nudged_caller_x = self.nudged_caller_x or shares_memory(t, self.caller_x)
         value = (torch.sin(t) * self.weights.to(t.dtype)).sum() + (t ** 3).sum() / 3
         return float(value.detach()) if self.as_float else value
 
@@ -274,7 +288,7 @@ def _numerical_gradient_findings(numerical_gradient: Callable[..., Any], x: torc
                                  weights: torch.Tensor, *, as_float: bool = False) -> torch.Tensor:
     """Run numerical_gradient once on a recorded function; raise the first mistake it shows."""
     subject = "numerical_gradient"
-    f = _RecordedFunction(weights, as_float=as_float)
+    f = _RecordedFunction(weights, as_float=as_float, caller_x=x)
     x_before = x.clone()
     x64 = x.detach().double().clone()
     args = (f, x) if eps is None else (f, x, eps)
@@ -317,6 +331,9 @@ def _numerical_gradient_findings(numerical_gradient: Callable[..., Any], x: torc
     if not torch.equal(x, x_before) or x.dtype != x_before.dtype:
         _fail("numgrad-changed-x", subject=subject, expected="x bit-for-bit unchanged",
               found=f"x changed by up to {(x.detach().double() - x_before.double()).abs().max().item():.3g}")
+    if f.nudged_caller_x:
+        _fail("numgrad-nudged-x", subject=subject, expected=f"f evaluated at a nudged float64 copy of x ({where})",
+              found="f evaluated at x itself, whose elements were moved in place by ±eps")
     if result.dtype != torch.float64:
         _fail("numgrad-dtype", subject=subject, expected="torch.float64", found=str(result.dtype))
     reference = f.exact_central(x, used_eps)
@@ -636,11 +653,14 @@ class CoupledFunction:
     changes the other elements' estimates.
     """
 
-    def __init__(self, weights: torch.Tensor, *, as_float: bool = False) -> None:
+    def __init__(self, weights: torch.Tensor, *, as_float: bool = False, caller_x: torch.Tensor | None = None) -> None:
         self.weights = weights
         self.as_float = as_float
+        self.caller_x = caller_x
+        self.nudged_caller_x = False  # evaluated at the caller's x itself, moved in place
 
     def __call__(self, t: torch.Tensor) -> Any:
+        self.nudged_caller_x = self.nudged_caller_x or shares_memory(t, self.caller_x)
         value = (torch.sin(t) * self.weights.to(t.dtype)).sum() + (t ** 3).sum() / 3 + 0.5 * t.sum() ** 2
         return float(value.detach()) if self.as_float else value
 
@@ -677,9 +697,9 @@ def _probe_gradient_checker(ns: dict[str, Any], seed: int) -> dict[str, Any]:
     gradients = []
     for x, eps, as_float in cases:
         given = x.clone()
-        f = CoupledFunction(weights.clone(), as_float=as_float)
+        f = CoupledFunction(weights.clone(), as_float=as_float, caller_x=given)
         result = numerical_gradient(f, given) if eps is None else numerical_gradient(f, given, eps)
-        gradients.append({"gradient": _value(result), "x": given.clone()})
+        gradients.append({"gradient": _value(result), "x": given.clone(), "nudged_x": bool(f.nudged_caller_x)})
     errors = []
     for a, b in relative_error_scenario(seed):
         result = relative_error(a.clone(), b.clone())

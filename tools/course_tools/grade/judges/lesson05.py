@@ -47,6 +47,8 @@ def judge_gradient_checker(values: dict[str, Any], seed: int) -> str:
             (" with the default eps" if eps is None else f" with eps={eps:g}")
         if not (type(found.get("x")) is torch.Tensor and found["x"].dtype == x.dtype and torch.equal(found["x"], x)):
             return f"{where} changed x"
+        if found.get("nudged_x") is not False:
+            return f"{where} nudged x itself in place: nudge a float64 copy (x.double() is x when x is float64)"
         result = found.get("gradient")
         if not (type(result) is torch.Tensor and result.shape == x.shape and result.dtype == torch.float64):
             return f"{where} did not return a float64 tensor of x's shape"
