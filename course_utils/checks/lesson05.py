@@ -19,7 +19,7 @@ import torch
 from torch.nn import functional as F
 
 from course_utils.checks.learner import call_learner, error_text
-from course_utils.diagnoses import Diagnosis, by_code, raise_diagnosis
+from course_utils.diagnoses import Diagnosis, ForbiddenCall, by_code, raise_diagnosis
 
 LESSON = "05_backward"
 _SECTIONS = {
@@ -184,6 +184,15 @@ CATALOGUE = (
          "loss_fn(copy).backward() `times` times, return copy.grad."),
 )
 DIAGNOSES = by_code(CATALOGUE)
+# The library calls an exercise forbids, found by the grader in the submitted source (course_tools.grade.source_scan):
+# the gradient is to come from values of f, or from the formula, not from autograd. The names are autograd's
+# entry points, not all of torch.autograd: torch.no_grad (torch.autograd.grad_mode) stays allowed.
+_AUTOGRAD = ("torch.autograd.grad", "torch.autograd.backward", "torch.autograd.functional", "torch.func",
+             "torch.Tensor.backward")
+FORBIDDEN_CALLS = (
+    ForbiddenCall("ex1-tests", "numerical_gradient", _AUTOGRAD, "numgrad-autograd"),
+    ForbiddenCall("ex2-tests", "cross_entropy_grad", _AUTOGRAD, "cegrad-autograd"),
+)
 
 
 def _fail(code: str, *, expected: Any, found: Any, subject: str) -> None:

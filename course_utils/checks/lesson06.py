@@ -22,7 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from course_utils.checks.learner import call_learner, error_text
-from course_utils.diagnoses import Diagnosis, by_code, raise_diagnosis
+from course_utils.diagnoses import Diagnosis, ForbiddenCall, by_code, raise_diagnosis
 
 LESSON = "06_optimizer_step"
 _SECTIONS = {"ex1-tests": "2 · `torch.optim.SGD`: the same step, and momentum",
@@ -156,6 +156,11 @@ CATALOGUE = (
          "train_step(model, xb, yb, criterion, optimizer) uses only its arguments."),
 )
 DIAGNOSES = by_code(CATALOGUE)
+# The library calls an exercise forbids, found by the grader in the submitted source (course_tools.grade.source_scan):
+# ManualSGD is to write the update, not to hand it to a torch.optim optimizer.
+FORBIDDEN_CALLS = (
+    ForbiddenCall("ex1-tests", "ManualSGD", ("torch.optim",), "sgd-wraps-torch-optim"),
+)
 
 
 def _fail(code: str, *, expected: Any, found: Any, subject: str) -> None:
