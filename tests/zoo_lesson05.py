@@ -307,6 +307,8 @@ BUGGY = [
                 loss.backward()
             return leaf.grad
     """, "accgrad-graph-freed"),
+    # Public bug reports: "element 0 of tensors does not require grad and does not have a grad_fn"
+    ex3("copy-without-requires-grad", mutate(ACCUMULATED_GRAD, ".requires_grad_(True)", ""), "accgrad-no-requires-grad"),
     ex3("clone-without-detach", mutate(ACCUMULATED_GRAD, "w.detach().clone()", "w.clone()"), "accgrad-not-a-leaf"),
     ex3("works-on-w", """
         def accumulated_grad(loss_fn, w, times):

@@ -149,6 +149,15 @@ CORRECT = [
             optimizer.zero_grad()
             return loss.item()
     """),
+    # Public bug reports (rll/deepul#12, milesial/Pytorch-UNet#378): zero_grad after the forward pass is right too
+    ex2("zero-grad-after-the-forward-pass", """
+        def train_step(model, xb, yb, criterion, optimizer):
+            loss = criterion(model(xb), yb)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            return loss.item()
+    """),
     ex2("model-zero-grad-and-detach", """
         def train_step(model, xb, yb, criterion, optimizer):
             model.zero_grad()
@@ -240,6 +249,9 @@ BUGGY = [
     sgd_bug("zero-grad-does-nothing", """        for p in self.params:
             p.grad = None""", """        for p in self.params:
             grad = None""", "sgd-zero-grad"),
+    # Public bug reports (jcjohnson/pytorch-examples#4, #7): .grad is None before the first backward
+    sgd_bug("zero-grad-without-none-check", "            p.grad = None", "            p.grad.zero_()",
+            "sgd-zero-grad-none"),
     sgd_bug("half-step", "p -= self.lr * d_p", "p -= 0.5 * self.lr * d_p", "sgd-trajectory"),
     # --- train_step
     step_bug("no-zero-grad", "    optimizer.zero_grad()\n", "", "trainstep-no-zero-grad"),
@@ -259,6 +271,17 @@ BUGGY = [
             optimizer.zero_grad()
             with torch.no_grad():
                 loss = criterion(model(xb), yb)
+            loss.backward()
+            optimizer.step()
+            return loss.item()
+    """, "trainstep-no-grad"),
+    # Public bug reports: loss.requires_grad = True "fixes" the no_grad error, and the model never learns
+    ex2("loss-requires-grad-workaround", """
+        def train_step(model, xb, yb, criterion, optimizer):
+            optimizer.zero_grad()
+            with torch.no_grad():
+                loss = criterion(model(xb), yb)
+            loss.requires_grad = True
             loss.backward()
             optimizer.step()
             return loss.item()

@@ -81,7 +81,7 @@ CATALOGUE = (
          "grad[i] = (f(x + eps·e_i) - f(x - eps·e_i)) / (2·eps), with e_i one element set to 1."),
     _row("numgrad-raised", "ex1-tests", "interface",
          "numerical_gradient raised an exception",
-         "call it yourself on a small example to see the traceback; note that f may return a one-element "
+         "the lines above this message show where in your code it was raised; note that f may return a one-element "
          "tensor or a Python float, and float(f(point)) takes both."),
     # Exercise 1 · relative_error
     _row("relerr-not-a-float", "ex1-tests", "interface",
@@ -109,7 +109,7 @@ CATALOGUE = (
          "relative_error does not follow the formula",
          "max_i |a_i - b_i| / max(max_i (|a_i| + |b_i|), tiny), in float64, returned as a float."),
     _row("relerr-raised", "ex1-tests", "interface", "relative_error raised an exception",
-         "call it yourself on a small example to see the traceback; a and b may have different float dtypes: "
+         "the lines above this message show where in your code it was raised; a and b may have different float dtypes: "
          "convert both to float64."),
     # Exercise 2 · cross_entropy_grad
     _row("cegrad-autograd", "ex2-tests", "not-allowed",
@@ -149,12 +149,18 @@ CATALOGUE = (
          "cross_entropy_grad does not match autograd's gradient",
          "(torch.softmax(logits, dim=1) - F.one_hot(targets, C).to(logits.dtype)) / N."),
     _row("cegrad-raised", "ex2-tests", "interface", "cross_entropy_grad raised an exception",
-         "call it yourself on a small example to see the traceback; logits is (N, C) floating point, "
+         "the lines above this message show where in your code it was raised; logits is (N, C) floating point, "
          "targets (N,) integer class indices in 0 … C-1."),
     # Exercise 3 · accumulated_grad
     _row("accgrad-graph-freed", "ex3-tests", "gradients",
          "backward() ran twice through one graph, which the first call freed",
          "run loss_fn(copy) again before each backward() (a fresh graph), or pass retain_graph=True."),
+    # "element 0 of tensors does not require grad": one of the errors beginners report most (public bug reports)
+    _row("accgrad-no-requires-grad", "ex3-tests", "gradients",
+         "backward() found nothing to differentiate: the copy of w does not require grad",
+         "w.detach().clone() gives a tensor without gradient tracking; make it a leaf that requires grad: "
+         "w.detach().clone().requires_grad_(True). Setting loss.requires_grad = True silences the error but "
+         "leaves the copy without a gradient."),
     _row("accgrad-not-a-leaf", "ex3-tests", "gradients",
          "the copy's .grad was None: the copy was not a leaf tensor",
          "make the copy a leaf: w.detach().clone().requires_grad_(True) (w.clone() alone stays in w's graph)."),
@@ -180,7 +186,7 @@ CATALOGUE = (
          "accumulated_grad is not `times` × the gradient of one call",
          "times backward calls on loss_fn(copy), no zeroing between them, then return copy.grad."),
     _row("accgrad-raised", "ex3-tests", "interface", "accumulated_grad raised an exception",
-         "call it yourself on a small example to see the traceback; make a fresh leaf copy, run "
+         "the lines above this message show where in your code it was raised; make a fresh leaf copy, run "
          "loss_fn(copy).backward() `times` times, return copy.grad."),
 )
 DIAGNOSES = by_code(CATALOGUE)
@@ -571,6 +577,8 @@ def _accumulated_grad_findings(accumulated_grad: Callable[..., Any], *, seed: in
         text = error_text(error)
         if "second time" in text or "freed" in text:
             _fail("accgrad-graph-freed", subject=subject, expected=f"{times} backward passes ({where})", found=text)
+        if "does not require grad" in text:
+            _fail("accgrad-no-requires-grad", subject=subject, expected="a copy of w that requires grad", found=text)
         if "leaf" in text:
             _fail("accgrad-not-a-leaf", subject=subject, expected="a leaf copy of w that requires grad", found=text)
         _fail("accgrad-raised", subject=subject, expected=f"the accumulated gradient ({where})", found=text)

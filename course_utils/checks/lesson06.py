@@ -93,6 +93,10 @@ CATALOGUE = (
     _row("sgd-weight-decay-changed-grad", "ex1-tests", "optimizer",
          "step() changed the parameters' .grad (weight decay added to p.grad in place?)",
          "leave p.grad as backward() left it: d_p = p.grad + weight_decay * p makes a new tensor."),
+    # Public bug reports (e.g. jcjohnson/pytorch-examples#4, #7): p.grad.zero_() before the first backward
+    _row("sgd-zero-grad-none", "ex1-tests", "interface",
+         "zero_grad() failed on a parameter whose .grad is None (as every .grad is before the first backward)",
+         "clear only gradients that exist: `if p.grad is not None: p.grad.zero_()`, or simply p.grad = None."),
     _row("sgd-zero-grad", "ex1-tests", "gradients",
          "zero_grad() did not clear the gradients",
          "set p.grad = None for every parameter (or p.grad.zero_() where it is not None)."),
@@ -101,7 +105,7 @@ CATALOGUE = (
          "d_p = grad + weight_decay * p; buf = d_p on a parameter's first step, then momentum * buf + d_p; "
          "p -= lr * buf, in place, inside torch.no_grad()."),
     _row("sgd-raised", "ex1-tests", "interface", "ManualSGD raised an exception",
-         "call it yourself on a small example to see the traceback; the signature is "
+         "the lines above this message show where in your code it was raised; the signature is "
          "ManualSGD(params, lr, momentum=0.0, weight_decay=0.0), and step() and zero_grad() take no arguments."),
     # Exercise 2 · train_step
     _row("trainstep-no-zero-grad", "ex2-tests", "gradients",
@@ -152,7 +156,7 @@ CATALOGUE = (
          "the parameters after train_step differ from those of a correct step",
          "optimizer.zero_grad(); loss = criterion(model(xb), yb); loss.backward(); optimizer.step()."),
     _row("trainstep-raised", "ex2-tests", "interface", "train_step raised an exception",
-         "call it yourself on the running example to see the traceback; "
+         "the lines above this message show where in your code it was raised; "
          "train_step(model, xb, yb, criterion, optimizer) uses only its arguments."),
 )
 DIAGNOSES = by_code(CATALOGUE)
@@ -403,6 +407,10 @@ def check_manual_sgd(manual_sgd: type, *, seed: int = 0) -> None:
     # A parameter without a gradient is skipped; zero_grad clears every gradient.
     used, unused = start[0].clone().requires_grad_(True), start[1].clone().requires_grad_(True)
     optimizer = _construct(manual_sgd, [used, unused], _Settings(0.1, 0.9, 0.1))
+    _, error = call_learner(optimizer.zero_grad)  # first thing in a loop: no parameter has a gradient yet
+    if error is not None:
+        _fail("sgd-zero-grad-none", subject="ManualSGD.zero_grad()",
+              expected="zero_grad() to run on parameters whose .grad is None", found=error_text(error))
     with torch.enable_grad():
         (used ** 2).sum().backward()
     _step(optimizer, "a parameter whose .grad is None")
@@ -692,6 +700,7 @@ def _probe_manual_sgd(ns: dict[str, Any], seed: int) -> dict[str, Any]:
     # A parameter without a gradient, then zero_grad.
     used, unused = start[0].clone().requires_grad_(True), start[1].clone().requires_grad_(True)
     optimizer = manual_sgd([used, unused], lr=lr, momentum=momentum, weight_decay=weight_decay)
+    optimizer.zero_grad()  # no gradient yet, as first thing in a training loop
     with torch.enable_grad():
         (used ** 2).sum().backward()
     optimizer.step()
