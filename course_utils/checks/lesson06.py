@@ -6,6 +6,11 @@ dampened or Nesterov momentum, one buffer for all parameters, weight decay outsi
 so that a mismatch is named by the rule the learner actually wrote. ``train_step`` is run with a
 recording model, loss and optimizer that see the order of ``zero_grad``, ``backward`` and ``step``
 and the gradients each step finds.
+
+Those trajectories, and the parameters of a correct ``train_step`` loop, are stored as data for the
+checks' fixed inputs (``expected/lesson06-*.json``), computed on the grader's side
+(``course_tools.grade.judges.lesson06``): no update rule or training step ships here as code. The
+checks run with one of :data:`CHECK_SEEDS`.
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from course_utils.checks import expected as stored
 from course_utils.checks.learner import call_learner, error_text
 from course_utils.diagnoses import Diagnosis, ForbiddenCall, by_code, raise_diagnosis
 
 LESSON = "06_optimizer_step"
+CHECK_SEEDS = (0, 3)  # the seeds whose expected results are stored; the notebook's checks use the default, 3
 _SECTIONS = {"ex1-tests": "2 · `torch.optim.SGD`: the same step, and momentum",
              "ex2-tests": "4 · Where `zero_grad` goes"}
 
@@ -222,55 +229,28 @@ def _loss(params: list[torch.Tensor], data: torch.Tensor) -> torch.Tensor:
     return sum((torch.tanh(a @ p) - 0.3).pow(2).sum() + 0.1 * p.pow(2).sum() for a, p in zip(data, params))
 
 
-def _gradients(params: list[torch.Tensor], data: torch.Tensor) -> list[torch.Tensor]:
-    leaves = [p.detach().clone().requires_grad_(True) for p in params]
-    with torch.enable_grad():
-        return list(torch.autograd.grad(_loss(leaves, data), leaves))
+def sgd_check_inputs(seed: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """The visible check's problem for ``seed``: starting parameters and per-step data (its second problem is seed + 1)."""
+    return _problem(seed)
 
 
-def _simulate(rule: str, start: list[torch.Tensor], data: list[torch.Tensor], steps: int,
-              s: _Settings) -> list[list[torch.Tensor]]:
-    """The trajectory of one update rule, PyTorch's ("torch") or a typical wrong one."""
-    params = [p.clone() for p in start]
-    buffers: list[torch.Tensor | None] = [None] * len(params)
-    shared: torch.Tensor | None = None
-    trajectory = []
-    for step in range(steps):
-        grads = _gradients(params, data[step])
-        for i, (p, g) in enumerate(zip(params, grads)):
-            wd = 0.0 if rule == "wd-ignored" else -s.weight_decay if rule == "wd-sign" else s.weight_decay
-            d_p = g if rule == "wd-decoupled" else g + wd * p
-            if rule == "no-momentum" or s.momentum == 0:
-                update = d_p
-            elif rule == "shared":
-                shared = d_p.clone() if shared is None else s.momentum * shared + d_p
-                update = shared
-            elif rule == "dampened":
-                buffers[i] = d_p.clone() if buffers[i] is None else s.momentum * buffers[i] + (1 - s.momentum) * d_p
-                update = buffers[i]
-            elif rule == "dampened-from-zero":
-                previous = torch.zeros_like(p) if buffers[i] is None else buffers[i]
-                buffers[i] = s.momentum * previous + (1 - s.momentum) * d_p
-                update = buffers[i]
-            elif rule == "stale":
-                update = torch.zeros_like(p) if buffers[i] is None else buffers[i]
-                buffers[i] = s.momentum * update + d_p
-            else:
-                buffers[i] = d_p.clone() if buffers[i] is None else s.momentum * buffers[i] + d_p
-                update = d_p + s.momentum * buffers[i] if rule == "nesterov" else buffers[i]
-            if rule == "wd-decoupled":
-                update = update + s.weight_decay * p
-            params[i] = p + s.lr * update if rule == "ascent" else p - s.lr * update
-        trajectory.append([p.clone() for p in params])
-    return trajectory
+def _stored(name: str, seed: int) -> Any:
+    """The stored expected results ``name`` for the check inputs of ``seed``."""
+    if seed not in CHECK_SEEDS:
+        raise ValueError(f"the lesson 06 checks run with seed in {CHECK_SEEDS}, not {seed!r}: "
+                         "their expected results are stored for those inputs only")
+    return stored.load(name)[str(seed)]
 
 
-_RULE_CODES = {
-    "ascent": "sgd-ascent", "no-momentum": "sgd-momentum-ignored", "shared": "sgd-shared-buffer",
-    "dampened": "sgd-momentum-dampened", "dampened-from-zero": "sgd-momentum-dampened",
-    "nesterov": "sgd-momentum-nesterov", "stale": "sgd-momentum-stale", "wd-ignored": "sgd-weight-decay-ignored",
-    "wd-decoupled": "sgd-weight-decay-decoupled", "wd-sign": "sgd-weight-decay-sign",
-}
+def _tensors(steps: list[Any]) -> list[list[torch.Tensor]]:
+    """Stored parameters, step by step, as tensors."""
+    return [[stored.tensor(p) for p in step] for step in steps]
+
+
+# The visible check's settings (lr, momentum, weight_decay) and number of steps; the stored trajectories
+# (lesson06-manual-sgd) follow them, in this order.
+CHECK_SETTINGS = (_Settings(0.1, 0.9, 0.0), _Settings(0.05, 0.0, 0.0), _Settings(0.1, 0.8, 0.2))
+CHECK_STEPS = 5
 
 
 def _same(a: list[torch.Tensor], b: list[torch.Tensor], atol: float = 1e-5) -> bool:
@@ -341,10 +321,13 @@ def _describe_divergence(found: list[list[torch.Tensor]], expected: list[list[to
 
 
 def _diagnose_trajectory(manual_sgd: type, start: list[torch.Tensor], data: list[torch.Tensor], s: _Settings,
-                         steps: int = 5) -> None:
+                         wanted: dict[str, Any]) -> None:
+    """Step the learner's optimizer; compare with torch.optim.SGD's stored trajectory, then with the
+    stored final parameters of the usual wrong rules, to name the one the learner wrote."""
     subject = "ManualSGD"
+    steps = CHECK_STEPS
     found, params = _run_trajectory(manual_sgd, start, data, steps, s)
-    expected = _simulate("torch", start, data, steps, s)
+    expected = _tensors(wanted["torch"])
     if all(_same(a, b) for a, b in zip(found, expected)):
         return
     settings = f"lr={s.lr}, momentum={s.momentum}, weight_decay={s.weight_decay}"
@@ -354,21 +337,18 @@ def _diagnose_trajectory(manual_sgd: type, start: list[torch.Tensor], data: list
     if all(torch.equal(p, q) for later in found[1:] for p, q in zip(later, found[0])):
         _fail("sgd-params-generator", subject=subject, expected="parameters that move at every step",
               found="parameters that moved at step 1 and never again")
-    for rule, code in _RULE_CODES.items():
-        if rule.startswith("wd") and s.weight_decay == 0:
-            continue
-        if rule in ("no-momentum", "shared", "dampened", "dampened-from-zero", "nesterov", "stale") and s.momentum == 0:
-            continue
-        if all(_same(a, b) for a, b in zip(found, _simulate(rule, start, data, steps, s))):
+    for code, final in wanted["mistakes"]:  # [code, final parameters of that wrong rule], in the catalogue's order
+        if _same(found[-1], [stored.tensor(p) for p in final]):
             _fail(code, subject=subject, expected=f"torch.optim.SGD's trajectory ({settings})",
                   found=_describe_divergence(found, expected))
     _fail("sgd-trajectory", subject=subject, expected=f"torch.optim.SGD's trajectory ({settings})",
           found=_describe_divergence(found, expected))
 
 
-def check_manual_sgd(manual_sgd: type, *, seed: int = 0) -> None:
+def check_manual_sgd(manual_sgd: type, *, seed: int = 3) -> None:
     """Run ``ManualSGD`` on seeded problems (momentum, weight decay, two optimizers, None gradients); raise on any mistake."""
     subject = "ManualSGD"
+    wanted = _stored("lesson06-manual-sgd", seed)
     start, data = _problem(seed)
     # A new optimizer must start from nothing: state kept on the class shows as a second run that differs.
     s = _Settings(0.1, 0.9, 0.0)
@@ -378,10 +358,10 @@ def check_manual_sgd(manual_sgd: type, *, seed: int = 0) -> None:
         _fail("sgd-buffer-shared-between-optimizers", subject=subject,
               expected="two fresh ManualSGD optimizers on the same problem taking the same steps",
               found="a second optimizer that took other steps: it started from the first one's buffers")
-    for s in (_Settings(0.1, 0.9, 0.0), _Settings(0.05, 0.0, 0.0), _Settings(0.1, 0.8, 0.2)):
-        _diagnose_trajectory(manual_sgd, start, data, s)
-    s = _Settings(0.1, 0.9, 0.0)
-    expected = _simulate("torch", start, data, 4, s)
+    for s, trajectories in zip(CHECK_SETTINGS, wanted["settings"]):
+        _diagnose_trajectory(manual_sgd, start, data, s, trajectories)
+    s = CHECK_SETTINGS[0]
+    expected = _tensors(wanted["settings"][0]["torch"][:4])
     # Gradients zeroed in place between steps, as model.zero_grad(set_to_none=False) does.
     found, _ = _run_trajectory(manual_sgd, start, data, 4, s, clear="zero")
     if not all(_same(a, b) for a, b in zip(found, expected)):
@@ -399,8 +379,8 @@ def check_manual_sgd(manual_sgd: type, *, seed: int = 0) -> None:
             with torch.enable_grad():
                 _loss(params, problem[step]).backward()
             _step(optimizer, "two optimizers stepped in turn")
-    for params, begin, problem in zip(mine, (start, other_start), (data, other_data)):
-        if not _same([p.detach() for p in params], _simulate("torch", begin, problem, 4, s)[-1]):
+    for params, final in zip(mine, (expected[-1], [stored.tensor(p) for p in wanted["other"]])):
+        if not _same([p.detach() for p in params], final):
             _fail("sgd-buffer-shared-between-optimizers", subject=subject,
                   expected="each optimizer following its own torch.optim.SGD trajectory",
                   found="trajectories that differ once a second ManualSGD steps in between")
@@ -503,21 +483,22 @@ def _net(seed: int) -> nn.Module:
     return nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 4))
 
 
-def _reference_steps(seed: int, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> nn.Module:
-    net = _net(seed)
-    optimizer = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
-    for x, y in batches:
-        optimizer.zero_grad()
-        F.cross_entropy(net(x), y).backward()
-        optimizer.step()
-    return net
-
-
 def _order(log: list[str]) -> str:
     return ", ".join(log) or "nothing"
 
 
-def check_train_step(train_step: Callable[..., Any], *, seed: int = 0, steps: int = 3) -> None:
+TRAIN_STEPS = 3  # calls of train_step in the visible check
+
+
+def train_step_check_inputs(seed: int) -> tuple[nn.Module, list[tuple[torch.Tensor, torch.Tensor]]]:
+    """The visible check's model (a fresh seeded net) and batches."""
+    generator = torch.Generator().manual_seed(seed)
+    batches = [(torch.randn(10, 6, generator=generator), torch.randint(0, 4, (10,), generator=generator))
+               for _ in range(TRAIN_STEPS)]
+    return _net(seed), batches
+
+
+def check_train_step(train_step: Callable[..., Any], *, seed: int = 3) -> None:
     """Run ``train_step`` with a recording model, loss and SGD(momentum) on seeded batches; raise on any mistake.
 
     The model starts with no gradients, as a fresh training loop does, so ``zero_grad`` may come first
@@ -525,12 +506,11 @@ def check_train_step(train_step: Callable[..., Any], *, seed: int = 0, steps: in
     batch's ``backward``. A missing ``zero_grad`` shows from the second call on.
     """
     subject = "train_step"
-    generator = torch.Generator().manual_seed(seed)
-    batches = [(torch.randn(10, 6, generator=generator), torch.randint(0, 4, (10,), generator=generator))
-               for _ in range(steps)]
-    model, criterion = _ProbeModel(_net(seed)), _ProbeCriterion()
+    steps = TRAIN_STEPS
+    wanted = [stored.tensor(p) for p in _stored("lesson06-train-step", seed)]
+    net, batches = train_step_check_inputs(seed)
+    model, criterion = _ProbeModel(net), _ProbeCriterion()
     optimizer = _ProbeSGD(model.parameters(), lr=0.1, momentum=0.9)
-    reference = _reference_steps(seed, batches)
     parameters = list(model.parameters())
 
     for call, (x, y) in enumerate(batches, start=1):
@@ -552,7 +532,7 @@ def check_train_step(train_step: Callable[..., Any], *, seed: int = 0, steps: in
             loss_after = F.cross_entropy(model.net(x), y).item()
         _diagnose_call(events, result, error, call=call, steps_before=before, model=model,
                        expected_loss=expected_loss, loss_after=loss_after)
-    for (name, mine), theirs in zip(model.net.named_parameters(), reference.parameters()):
+    for (name, mine), theirs in zip(model.net.named_parameters(), wanted):
         if not torch.allclose(mine, theirs, rtol=1e-5, atol=1e-6):
             _fail("trainstep-trajectory", subject=subject, expected=f"the parameters of a correct loop after {steps} calls",
                   found=f"{name} differs by up to {(mine - theirs).abs().max().item():.3g}")
