@@ -15,7 +15,7 @@ from course_utils.checks.learner import call_learner, error_text
 from course_utils.diagnoses import codes_in
 from tests.helpers import execute, grade_cells
 
-COURSE_FILES = ("course_utils", "lesson06.py", "core.py", "learner.py", "diagnoses.py")
+COURSE_FILES = ("course_utils", "lesson06.py", "core.py", "learner.py", "diagnoses.py", "loop_grader.py")
 
 NO_ZERO_GRAD = '''
 def train_step(model, xb, yb, criterion, optimizer):
@@ -37,6 +37,30 @@ def train_step(model, xb, yb, criterion, optimizer):
 '''
 
 
+# Lesson 07's loop grader raises the same CheckFailed: the issue's example was its 20 lines of frames.
+EPOCH_WITHOUT_ZERO_GRAD = '''
+def train_one_epoch(model, loader, criterion, optimizer, device):
+    model.train()
+    total, count = 0.0, 0
+    for features, targets in loader:
+        features, targets = features.to(device), targets.to(device)
+        loss = criterion(model(features), targets)
+        loss.backward()
+        optimizer.step()
+        total, count = total + loss.item() * len(targets), count + len(targets)
+    return total / count
+'''
+
+EPOCH_CRASHES = '''
+def train_one_epoch(model, loader, criterion, optimizer, device):
+    model.train()
+    for features, targets in loader:
+        features, targets = features.to(device), targets.to(device)
+        optimizer.zero_grad()
+        return criterion(model(features), targets.float())   # the learner's own line
+'''
+
+
 def grade_cell(source: str, grade_id: str):
     cell = new_code_cell(source)
     cell.metadata["nbgrader"] = {"grade": True, "grade_id": grade_id, "locked": True, "points": 3,
@@ -48,8 +72,11 @@ def grade_cell(source: str, grade_id: str):
 def executed(tmp_path_factory):
     """One kernel: a failing check on a wrong answer, and one on an answer that raises."""
     check = "from course_utils.checks import lesson06\nlesson06.check_train_step(train_step)"
+    epoch = "from course_utils import loop_grader\nloop_grader.check_train_one_epoch(train_one_epoch)"
     notebook = new_notebook(cells=[new_code_cell(NO_ZERO_GRAD), grade_cell(check, "wrong"),
-                                   new_code_cell(CRASHES), grade_cell(check, "crash")])
+                                   new_code_cell(CRASHES), grade_cell(check, "crash"),
+                                   new_code_cell(EPOCH_WITHOUT_ZERO_GRAD), grade_cell(epoch, "epoch-wrong"),
+                                   new_code_cell(EPOCH_CRASHES), grade_cell(epoch, "epoch-crash")])
     return execute(notebook, tmp_path_factory.mktemp("rendering"), timeout=300)
 
 
@@ -113,3 +140,17 @@ def test_an_error_with_no_learner_frame_adds_nothing_above_the_message():
     _, error = call_learner(int, "not a number")
     failure = CheckFailed(f"\n✗ found: {error_text(error)}")
     assert failure._render_traceback_() == [f"✗ found: {error_text(error)}"]
+
+
+@pytest.mark.notebook
+def test_lesson_07s_loop_grader_failures_render_the_same_way(executed):
+    wrong, crash = error_of(executed, 5), error_of(executed, 7)
+    for error in (wrong, crash):
+        shown = "\n".join(error.traceback)
+        assert error.ename == "CheckFailed", error.ename
+        assert not any(name in shown for name in COURSE_FILES), shown
+    assert "\n".join(wrong.traceback).startswith("✗ train_one_epoch:"), wrong.traceback
+    shown = "\n".join(crash.traceback)
+    assert "targets.float())   # the learner's own line" in shown and "in train_one_epoch" in shown, shown
+    scores = grade_cells(executed)
+    assert scores["epoch-wrong"] == 0.0 and scores["epoch-crash"] == 0.0
