@@ -56,17 +56,25 @@ def _cell_names() -> dict[str, str]:
 
 
 def learner_traceback(error: BaseException) -> list[str]:
-    """``error``'s traceback with the course's frames dropped: the frames from the learner's code on, then the
-    error line; nothing when no frame of it is the learner's (the message then says all there is)."""
+    """``error``'s traceback as a learner reads it: the frames of the learner's code (the course's dropped,
+    the libraries' below the learner's last line counted), then the error line; nothing when no frame is
+    the learner's (the message then says all there is)."""
     frames = [frame for frame in traceback.extract_tb(error.__traceback__) if not _is_course_file(frame.filename)]
-    if not any(_is_learner_file(frame.filename) for frame in frames):
+    mine = [index for index, frame in enumerate(frames) if _is_learner_file(frame.filename)]
+    if not mine:
         return []
+    inside = len(frames) - mine[-1] - 1  # frames of the libraries the learner's last line called into
+    frames = frames[:mine[-1] + 1]
     lines = ["Traceback (most recent call last, your code only):"]
     cells = _cell_names()
     for frame in frames:
         if frame.filename in cells:  # a notebook cell: named as IPython names it, "Cell In[3]"
             frame.filename = cells[frame.filename]
-    for entry in [*traceback.format_list(frames), *traceback.format_exception_only(type(error), error)]:
+    for entry in traceback.format_list(frames):
+        lines.extend(entry.rstrip("\n").splitlines())
+    if inside:
+        lines.append(f"  ... raised {inside} call{'s' if inside > 1 else ''} deeper, inside the libraries")
+    for entry in traceback.format_exception_only(type(error), error):
         lines.extend(entry.rstrip("\n").splitlines())
     return lines
 
