@@ -327,5 +327,12 @@ BUGGY = [
             with torch.no_grad():
                 return criterion(model(xb), yb).item()
     """, "trainstep-loss-after-step"),
+    # Copied from a gradient-accumulation loop: the loss divided before backward, in a loop that steps every batch
+    step_bug("loss-divided-before-backward", "    loss.backward()\n", "    (loss / 4).backward()\n",
+             "trainstep-backward-scaled"),
+    # Nothing specific to name: the step is right, then the parameters are changed again (the last resort)
+    step_bug("clamps-parameters-after-step", "    optimizer.step()\n", "    optimizer.step()\n"
+             "    with torch.no_grad():\n        for p in model.parameters():\n            p.clamp_(-0.2, 0.2)\n",
+             "trainstep-trajectory"),
     step_bug("sum-reduction-returned", "return loss.item()", "return loss.item() * len(yb)", "trainstep-wrong-loss"),
 ]

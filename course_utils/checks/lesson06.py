@@ -134,6 +134,10 @@ CATALOGUE = (
     _row("trainstep-no-grad", "ex2-tests", "modes",
          "the forward pass of the loss that backward() needs ran without gradient tracking (inside torch.no_grad())",
          "only the update needs torch.no_grad(), and the optimizer does that itself: run the forward pass normally."),
+    _row("trainstep-backward-scaled", "ex2-tests", "gradients",
+         "backward() ran on a multiple of the loss, not on the loss itself, so every gradient and step is scaled",
+         "call loss.backward() on the loss itself: a loss divided by N before backward belongs to gradient "
+         "accumulation over N batches (lesson 08), not to one training step."),
     _row("trainstep-optimizer-ignored", "ex2-tests", "optimizer",
          "the optimizer passed to train_step never stepped",
          "call step() on the `optimizer` argument; do not create an optimizer inside train_step."),
@@ -420,6 +424,12 @@ class _Events:
         self.forwards: list[tuple[bool, bool, int]] = []  # (grad enabled, input is the given batch, events before)
         self.losses: list[tuple[float, bool]] = []   # (value, targets are the given batch)
         self.grads_at_step: list[list[torch.Tensor | None]] = []
+        self.loss_grads: list[float] = []  # d(what backward ran on) / d(loss): 1 for loss.backward()
+
+    def backward_reached_loss(self, grad: torch.Tensor) -> None:
+        """A hook on the criterion's loss: backward went through it, with this gradient."""
+        self.log.append("backward")
+        self.loss_grads.append(float(grad.detach().sum()))
         self.fresh: dict[int, torch.Tensor] = {}
         self.batch: tuple[torch.Tensor, torch.Tensor] | None = None
 
@@ -458,7 +468,7 @@ class _ProbeCriterion(nn.Module):
         if events is not None:
             events.losses[-1] = (loss.item(), given)
             if loss.requires_grad:
-                loss.register_hook(lambda grad: events.log.append("backward"))
+                loss.register_hook(events.backward_reached_loss)
         return loss
 
 
@@ -507,7 +517,7 @@ def check_train_step(train_step: Callable[..., Any], *, seed: int = 3) -> None:
     """
     subject = "train_step"
     steps = TRAIN_STEPS
-    wanted = [stored.tensor(p) for p in _stored("lesson06-train-step", seed)]
+    wanted = [[stored.tensor(p) for p in after] for after in _stored("lesson06-train-step", seed)]
     net, batches = train_step_check_inputs(seed)
     model, criterion = _ProbeModel(net), _ProbeCriterion()
     optimizer = _ProbeSGD(model.parameters(), lr=0.1, momentum=0.9)
@@ -532,10 +542,13 @@ def check_train_step(train_step: Callable[..., Any], *, seed: int = 3) -> None:
             loss_after = F.cross_entropy(model.net(x), y).item()
         _diagnose_call(events, result, error, call=call, steps_before=before, model=model,
                        expected_loss=expected_loss, loss_after=loss_after)
-    for (name, mine), theirs in zip(model.net.named_parameters(), wanted):
-        if not torch.allclose(mine, theirs, rtol=1e-5, atol=1e-6):
-            _fail("trainstep-trajectory", subject=subject, expected=f"the parameters of a correct loop after {steps} calls",
-                  found=f"{name} differs by up to {(mine - theirs).abs().max().item():.3g}")
+        # The last resort, once every specific finding is ruled out: name the first call that went astray.
+        for (name, mine), theirs in zip(model.net.named_parameters(), wanted[call - 1]):
+            if not torch.allclose(mine, theirs, rtol=1e-5, atol=1e-6):
+                _fail("trainstep-trajectory", subject=subject,
+                      expected=f"the parameters of a correct step after call {call} of {steps}",
+                      found=f"{_order(events.log)}; after call {call}, {name} differs by up to "
+                            f"{(mine - theirs).abs().max().item():.3g}")
 
 
 def _diagnose_call(events: _Events, result: Any, error: BaseException | None, *, call: int,
@@ -587,6 +600,10 @@ def _diagnose_call(events: _Events, result: Any, error: BaseException | None, *,
            for g, f in zip(grads, fresh)):
         _fail("trainstep-no-zero-grad", subject=subject, expected="the step to use this batch's gradients only",
               found=f"{order}; .grad held this batch's gradient plus older ones")
+    scaled = [g for g in events.loss_grads if not math.isclose(g, 1.0, rel_tol=1e-6)]
+    if scaled:
+        _fail("trainstep-backward-scaled", subject=subject, expected="loss.backward(): d(loss)/d(loss) = 1",
+              found=f"{order}; backward() ran on {scaled[0]:.4g} × the loss")
     if type(result) is not float:
         _fail("trainstep-not-a-float", subject=subject, expected="a Python float (loss.item())",
               found=f"a {type(result).__name__}")
