@@ -297,7 +297,7 @@ BUGGY = [
             one_hot = F.one_hot(targets, logits.shape[1]).to(logits.dtype)
             return (probabilities - one_hot) / len(targets)
     """, "cegrad-changed-logits"),
-    ex2("divides-by-classes", mutate(CROSS_ENTROPY_GRAD, "/ len(targets)", "/ logits.shape[1]"), "cegrad-wrong-values"),
+    ex2("divides-by-classes", mutate(CROSS_ENTROPY_GRAD, "/ len(targets)", "/ logits.shape[1]"), "cegrad-divide-by-classes"),
     # --- accumulated_grad
     ex3("one-graph-twice", """
         def accumulated_grad(loss_fn, w, times):

@@ -144,6 +144,9 @@ CATALOGUE = (
     _row("cegrad-log-softmax", "ex2-tests", "loss",
          "log_softmax was used where softmax belongs",
          "the derivative of log-sum-exp is softmax itself: torch.softmax(logits, dim=1), not log_softmax."),
+    _row("cegrad-divide-by-classes", "ex2-tests", "loss",
+         "the gradient was divided by the number of classes C, not by the batch size N",
+         "the mean runs over the N samples of the batch: divide by N = logits.shape[0] = len(targets)."),
     _row("cegrad-dtype", "ex2-tests", "dtypes",
          "cross_entropy_grad did not return the dtype of the logits",
          "convert one_hot to logits.dtype (F.one_hot(...).to(logits.dtype)) and nothing else."),
@@ -239,6 +242,14 @@ def shares_memory(t: Any, x: torch.Tensor | None) -> bool:
     if x is None or not isinstance(t, torch.Tensor) or t.device != x.device:
         return False
     return t.untyped_storage().data_ptr() == x.untyped_storage().data_ptr()
+
+
+def _worst_element(result: torch.Tensor, reference: torch.Tensor) -> str:
+    """Where a result is furthest from the stored one, as a failure's ``found:`` line says it."""
+    difference = (result.detach().double() - reference.double()).abs()
+    index = tuple(int(i) for i in torch.unravel_index(difference.argmax(), difference.shape))
+    return (f"at index {list(index)}: {result[index].item():.6g}, expected {reference[index].item():.6g} "
+            f"(largest difference {difference.max().item():.3g})")
 
 
 def _close(a: torch.Tensor, b: torch.Tensor, rtol: float, atol: float) -> bool:
@@ -363,9 +374,8 @@ def _numerical_gradient_findings(numerical_gradient: Callable[..., Any], x: torc
         if _close(result, stored.tensor(wanted["one_sided"], torch.float64), rtol=1e-6, atol=1e-7):
             _fail("numgrad-one-sided", subject=subject, expected="the central difference",
                   found="the one-sided difference (f(x + eps·e_i) - f(x)) / eps")
-        worst = (result.double() - reference).abs().max().item()
         _fail("numgrad-wrong-values", subject=subject, expected=f"the central difference for {where}",
-              found=f"largest difference {worst:.3g}")
+              found=_worst_element(result, reference))
     return result
 
 
@@ -514,7 +524,7 @@ def check_cross_entropy_grad(cross_entropy_grad: Callable[..., Any], *, seed: in
                       found=f"row 0: {[round(v, 4) for v in result[0].tolist()]}, "
                             f"expected {[round(v, 4) for v in reference[0].tolist()]}")
         _fail("cegrad-wrong-values", subject=subject, expected=f"autograd's gradient for {what}",
-              found=f"largest difference {(result.double() - reference.double()).abs().max().item():.3g}")
+              found=_worst_element(result, reference))
     if result.dtype != torch.float32:
         _fail("cegrad-dtype", subject=subject, expected="torch.float32 for float32 logits", found=str(result.dtype))
     result64 = _ce_call(cross_entropy_grad, batch["logits64"], batch["targets64"], f"float64 {what}")

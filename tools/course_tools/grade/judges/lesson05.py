@@ -200,6 +200,7 @@ def _ce_expected(seed: int) -> dict[str, Any]:
         ["cegrad-softmax-dim", ((torch.softmax(logits, dim=0) - one_hot) / n).tolist()],
         ["cegrad-no-softmax", ((logits - one_hot) / n).tolist()],
         ["cegrad-log-softmax", ((torch.log_softmax(logits, dim=1) - one_hot) / n).tolist()],
+        ["cegrad-divide-by-classes", ((torch.softmax(logits, dim=1) - one_hot) / classes).tolist()],
     ]
     return {"float32": _autograd_ce(logits, targets).tolist(), "mistakes": mistakes,
             "float64": _autograd_ce(batch["logits64"], batch["targets64"]).tolist(),
