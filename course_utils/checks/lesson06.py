@@ -133,7 +133,8 @@ CATALOGUE = (
          "call loss.backward() after computing the loss and before optimizer.step()."),
     _row("trainstep-no-grad", "ex2-tests", "modes",
          "the forward pass of the loss that backward() needs ran without gradient tracking (inside torch.no_grad())",
-         "only the update needs torch.no_grad(), and the optimizer does that itself: run the forward pass normally."),
+         "only the update needs torch.no_grad(), and the optimizer does that itself: run the forward pass normally. "
+         "Setting loss.requires_grad = True silences PyTorch's error, but no gradient reaches the model."),
     _row("trainstep-backward-scaled", "ex2-tests", "gradients",
          "backward() ran on a multiple of the loss, not on the loss itself, so every gradient and step is scaled",
          "call loss.backward() on the loss itself: a loss divided by N before backward belongs to gradient "
@@ -547,7 +548,7 @@ def check_train_step(train_step: Callable[..., Any], *, seed: int = 3) -> None:
             if not torch.allclose(mine, theirs, rtol=1e-5, atol=1e-6):
                 _fail("trainstep-trajectory", subject=subject,
                       expected=f"the parameters of a correct step after call {call} of {steps}",
-                      found=f"{_order(events.log)}; after call {call}, {name} differs by up to "
+                      found=f"call {call}: {_order(events.log)}; afterwards {name} differs by up to "
                             f"{(mine - theirs).abs().max().item():.3g}")
 
 
