@@ -38,3 +38,8 @@ def test_buggy_variants_are_named(variant):
 def test_every_code_belongs_to_a_graded_exercise_of_lesson_05():
     for diagnosis in lesson05.CATALOGUE:
         assert diagnosis.lesson == "05_backward" and diagnosis.exercise in {"ex1-tests", "ex2-tests", "ex3-tests"}
+
+
+def test_a_seed_without_stored_results_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"seed in \(0, 3\)"):
+        lesson05.check_accumulated_grad(lambda *args: None, seed=7)

@@ -40,3 +40,8 @@ def test_buggy_variants_are_named(variant):
 def test_every_code_belongs_to_a_graded_exercise_of_lesson_06():
     for diagnosis in lesson06.CATALOGUE:
         assert diagnosis.lesson == "06_optimizer_step" and diagnosis.exercise in {"ex1-tests", "ex2-tests"}
+
+
+def test_a_seed_without_stored_results_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"seed in \(0, 3\)"):
+        lesson06.check_train_step(lambda *args: 0.0, seed=7)

@@ -72,7 +72,8 @@ def test_buggy_zoo_variants_that_change_values_fail():
     known = {(v.exercise, v.name) for v in BUGGY}
     assert SAME_VALUES <= known
     for name in ("float32-nudges", "one-sided", "divides-by-eps", "hard-coded-eps", "default-eps-too-large",
-                 "returns-x-dtype", "returns-flat", "double-without-clone-and-drift", "not-put-back", "all-at-once",
+                 "returns-x-dtype", "returns-flat", "double-without-clone-and-drift",
+                 "double-without-clone-put-back", "nudges-x-and-drifts", "nudges-x-itself-float32", "not-put-back", "all-at-once",
                  "hard-coded", "returns-tensor", "no-tiny", "float32", "no-abs", "mean-not-max", "elementwise",
                  "relative-to-b"):
         assert ("ex1", name) in known and ("ex1", name) not in passed

@@ -1,4 +1,4 @@
-"""Lesson 06's bug zoo through the lesson's real grade cells (visible and hidden tests), in one live kernel.
+"""Lesson 06's bug zoo through the lesson's real grade cells (visible checks only), in one live kernel.
 
 Each buggy variant's grade cell must fail with CheckFailed whose first line names the variant's own
 code; every correct variant must pass its grade cell. The same zoo runs fast, through the check

@@ -176,8 +176,12 @@ BUGGY = [
     # --- numerical_gradient
     numgrad_bug("float32-nudges", "point = x.detach().to(torch.float64).clone()", "point = x.detach().clone()",
                 "numgrad-float32"),
+    # x itself, nudged in place: a float64 x (checked first) shows it, a float32 one would also show float32 nudges
     numgrad_bug("nudges-x-itself-float32", "point = x.detach().to(torch.float64).clone()", "point = x.detach()",
-                "numgrad-float32"),
+                "numgrad-nudged-x"),
+    # Issue 17: x.double() is x itself for a float64 x; put back exactly, x ends unchanged, yet f saw it move
+    numgrad_bug("double-without-clone-put-back", "point = x.detach().to(torch.float64).clone()",
+                "point = x.detach().double()", "numgrad-nudged-x"),
     numgrad_bug("one-sided", "flat_point[i] = original - eps\n        minus = float(f(point))",
                 "flat_point[i] = original\n        minus = float(f(point))", "numgrad-one-sided"),
     numgrad_bug("one-sided-divided-by-eps", "flat_grad[i] = (plus - minus) / (2 * eps)",
@@ -203,6 +207,19 @@ BUGGY = [
                 minus = float(f(point))
                 flat_point[i] += eps             # not always back to the same float
                 flat_grad[i] = (plus - minus) / (2 * eps)
+            return grad
+    """ + RELATIVE_ERROR, "numgrad-nudged-x"),
+    ex1("nudges-x-and-drifts", """
+        def numerical_gradient(f, x, eps=1e-6):
+            grad = torch.zeros(x.shape, dtype=torch.float64)
+            flat = x.detach().view(-1)           # x's own memory: the nudges below change x
+            for i in range(flat.numel()):
+                flat[i] += eps
+                plus = float(f(x.detach().double().clone()))
+                flat[i] -= 2 * eps
+                minus = float(f(x.detach().double().clone()))
+                flat[i] += eps                   # not always back to the same float
+                grad.view(-1)[i] = (plus - minus) / (2 * eps)
             return grad
     """ + RELATIVE_ERROR, "numgrad-changed-x"),
     ex1("not-put-back", mutate(EX1, "        flat_point[i] = original\n", ""), "numgrad-all-at-once"),
@@ -280,7 +297,7 @@ BUGGY = [
             one_hot = F.one_hot(targets, logits.shape[1]).to(logits.dtype)
             return (probabilities - one_hot) / len(targets)
     """, "cegrad-changed-logits"),
-    ex2("divides-by-classes", mutate(CROSS_ENTROPY_GRAD, "/ len(targets)", "/ logits.shape[1]"), "cegrad-wrong-values"),
+    ex2("divides-by-classes", mutate(CROSS_ENTROPY_GRAD, "/ len(targets)", "/ logits.shape[1]"), "cegrad-divide-by-classes"),
     # --- accumulated_grad
     ex3("one-graph-twice", """
         def accumulated_grad(loss_fn, w, times):
@@ -290,6 +307,8 @@ BUGGY = [
                 loss.backward()
             return leaf.grad
     """, "accgrad-graph-freed"),
+    # Public bug reports: "element 0 of tensors does not require grad and does not have a grad_fn"
+    ex3("copy-without-requires-grad", mutate(ACCUMULATED_GRAD, ".requires_grad_(True)", ""), "accgrad-no-requires-grad"),
     ex3("clone-without-detach", mutate(ACCUMULATED_GRAD, "w.detach().clone()", "w.clone()"), "accgrad-not-a-leaf"),
     ex3("works-on-w", """
         def accumulated_grad(loss_fn, w, times):

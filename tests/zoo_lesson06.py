@@ -140,6 +140,24 @@ CORRECT = [
             optimizer.zero_grad(set_to_none=True)
             return float(loss)
     """),
+    # Lesson 07 recommends it too: the gradients are cleared as soon as the step has used them.
+    ex2("zero-grad-right-after-step", """
+        def train_step(model, xb, yb, criterion, optimizer):
+            loss = criterion(model(xb), yb)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+            return loss.item()
+    """),
+    # Public bug reports (rll/deepul#12, milesial/Pytorch-UNet#378): zero_grad after the forward pass is right too
+    ex2("zero-grad-after-the-forward-pass", """
+        def train_step(model, xb, yb, criterion, optimizer):
+            loss = criterion(model(xb), yb)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            return loss.item()
+    """),
     ex2("model-zero-grad-and-detach", """
         def train_step(model, xb, yb, criterion, optimizer):
             model.zero_grad()
@@ -231,6 +249,9 @@ BUGGY = [
     sgd_bug("zero-grad-does-nothing", """        for p in self.params:
             p.grad = None""", """        for p in self.params:
             grad = None""", "sgd-zero-grad"),
+    # Public bug reports (jcjohnson/pytorch-examples#4, #7): .grad is None before the first backward
+    sgd_bug("zero-grad-without-none-check", "            p.grad = None", "            p.grad.zero_()",
+            "sgd-zero-grad-none"),
     sgd_bug("half-step", "p -= self.lr * d_p", "p -= 0.5 * self.lr * d_p", "sgd-trajectory"),
     # --- train_step
     step_bug("no-zero-grad", "    optimizer.zero_grad()\n", "", "trainstep-no-zero-grad"),
@@ -250,6 +271,17 @@ BUGGY = [
             optimizer.zero_grad()
             with torch.no_grad():
                 loss = criterion(model(xb), yb)
+            loss.backward()
+            optimizer.step()
+            return loss.item()
+    """, "trainstep-no-grad"),
+    # Public bug reports: loss.requires_grad = True "fixes" the no_grad error, and the model never learns
+    ex2("loss-requires-grad-workaround", """
+        def train_step(model, xb, yb, criterion, optimizer):
+            optimizer.zero_grad()
+            with torch.no_grad():
+                loss = criterion(model(xb), yb)
+            loss.requires_grad = True
             loss.backward()
             optimizer.step()
             return loss.item()
@@ -286,5 +318,21 @@ BUGGY = [
     step_bug("returns-tensor", "return loss.item()", "return loss", "trainstep-not-a-float"),
     step_bug("loss-after-step", "return loss.item()", "return criterion(model(xb), yb).item()",
              "trainstep-loss-after-step"),
+    # Issue 17: the training forward tracked gradients; only the returned loss came from a second pass.
+    ex2("loss-recomputed-after-step-under-no-grad", """
+        def train_step(model, xb, yb, criterion, optimizer):
+            optimizer.zero_grad()
+            criterion(model(xb), yb).backward()
+            optimizer.step()
+            with torch.no_grad():
+                return criterion(model(xb), yb).item()
+    """, "trainstep-loss-after-step"),
+    # Copied from a gradient-accumulation loop: the loss divided before backward, in a loop that steps every batch
+    step_bug("loss-divided-before-backward", "    loss.backward()\n", "    (loss / 4).backward()\n",
+             "trainstep-backward-scaled"),
+    # Nothing specific to name: the step is right, then the parameters are changed again (the last resort)
+    step_bug("clamps-parameters-after-step", "    optimizer.step()\n", "    optimizer.step()\n"
+             "    with torch.no_grad():\n        for p in model.parameters():\n            p.clamp_(-0.2, 0.2)\n",
+             "trainstep-trajectory"),
     step_bug("sum-reduction-returned", "return loss.item()", "return loss.item() * len(yb)", "trainstep-wrong-loss"),
 ]

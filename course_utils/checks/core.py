@@ -3,19 +3,115 @@
 Test cells call these helpers instead of bare ``assert`` so that a student reads plain words.
 Every helper raises :class:`CheckFailed` (an ``AssertionError``) so nbgrader marks the cell as
 failed, and prints nothing on success except through :func:`report_passed`.
+
+A failed check shows its message alone, not the course's frames that raised it: IPython renders an
+exception through its ``_render_traceback_()`` method when it has one, and nbgrader still records an
+error output (``ename`` ``CheckFailed``, ``evalue`` the message). When the failure reports an
+exception of the learner's own code, the frames of the learner's code come first, since that is
+where the bug is; the course's frames never show.
 """
 
 from __future__ import annotations
 
+import builtins
 import math
+import os
+import sysconfig
+import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn
 
 import torch
 
+# The student package's folder: frames in files under it are the course's, never shown to a learner.
+_COURSE_DIR = str(Path(__file__).resolve().parents[1]) + os.sep
+# Learner exceptions that a check turned into text (course_utils.checks.learner.error_text), newest
+# first, with their traceback lines; the CheckFailed whose message quotes that text takes them.
+_REPORTED: list[tuple[str, list[str]]] = []
+_REPORTED_LIMIT = 8
+
+
+# Python's and the installed libraries' folders: frames there are shown, but are not the learner's code.
+_LIBRARY_DIRS = tuple({os.path.realpath(sysconfig.get_paths()[key]) + os.sep
+                       for key in ("stdlib", "platstdlib", "purelib", "platlib")})
+
+
+def _is_course_file(filename: str) -> bool:
+    return os.path.realpath(filename).startswith(_COURSE_DIR) if filename else False
+
+
+def _is_learner_file(filename: str) -> bool:
+    return not _is_course_file(filename) and not os.path.realpath(filename).startswith(_LIBRARY_DIRS)
+
+
+def _cell_names() -> dict[str, str]:
+    """Notebook cells' file names -> "Cell In[n]", read from the running IPython, if any (never imported)."""
+    shell = getattr(builtins, "get_ipython", None)
+    try:
+        numbers = shell().compile._filename_map if shell is not None else {}
+        return {name: f"Cell In[{number}]" for name, number in dict(numbers).items()}
+    except Exception:  # noqa: BLE001 - another front end: the file names stay as they are
+        return {}
+
+
+def learner_traceback(error: BaseException) -> list[str]:
+    """``error``'s traceback as a learner reads it: the frames of the learner's code (the course's dropped,
+    the libraries' below the learner's last line counted), then the error line; nothing when no frame is
+    the learner's (the message then says all there is)."""
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if not _is_course_file(frame.filename)]
+    mine = [index for index, frame in enumerate(frames) if _is_learner_file(frame.filename)]
+    if not mine:
+        return []
+    inside = len(frames) - mine[-1] - 1  # frames of the libraries the learner's last line called into
+    frames = frames[:mine[-1] + 1]
+    lines = ["Traceback (most recent call last, your code only):"]
+    cells = _cell_names()
+    for frame in frames:
+        if frame.filename in cells:  # a notebook cell: named as IPython names it, "Cell In[3]"
+            frame.filename = cells[frame.filename]
+    for entry in traceback.format_list(frames):
+        lines.extend(entry.rstrip("\n").splitlines())
+    if inside:
+        lines.append(f"  ... raised {inside} call{'s' if inside > 1 else ''} deeper, inside the libraries")
+    for entry in traceback.format_exception_only(type(error), error):
+        lines.extend(entry.rstrip("\n").splitlines())
+    return lines
+
+
+def remember_learner_error(text: str, error: BaseException) -> None:
+    """Note that a check reported the learner's ``error`` as ``text``, so its failure can show where it happened."""
+    _REPORTED.insert(0, (text, learner_traceback(error)))
+    del _REPORTED[_REPORTED_LIMIT:]
+
+
+def _claim_learner_traceback(message: str) -> list[str]:
+    for index, (text, lines) in enumerate(_REPORTED):
+        if text and text in message:
+            del _REPORTED[index]
+            return lines
+    return []
+
 
 class CheckFailed(AssertionError):
-    """A self-check that did not pass; the message is written for the student."""
+    """A self-check that did not pass; the message is written for the student.
+
+    It renders as its message alone (IPython's ``_render_traceback_`` protocol), preceded by the
+    learner's own frames when it reports an exception of the learner's code: one raised ``from``
+    that exception, or one whose message quotes it as :func:`course_utils.checks.learner.error_text`
+    wrote it.
+    """
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.learner_lines = _claim_learner_traceback(str(args[0])) if args and isinstance(args[0], str) else []
+
+    def _render_traceback_(self) -> list[str]:
+        """The lines a notebook shows for this failure: the learner's frames, if any, then the message."""
+        cause = self.__cause__
+        learner = self.learner_lines or (learner_traceback(cause) if cause is not None else [])
+        message = str(self).strip("\n").splitlines()
+        return [*learner, *([""] if learner else []), *message]
 
 
 def _short(value: Any, limit: int = 200) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from course_utils.checks.core import CheckFailed
+from course_utils.checks.core import CheckFailed, remember_learner_error
 
 
 def call_learner(function: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, BaseException | None]:
@@ -22,6 +22,12 @@ def call_learner(function: Callable[..., Any], *args: Any, **kwargs: Any) -> tup
 
 
 def error_text(error: BaseException) -> str:
-    """An exception in one line, as a failure message's ``found:`` shows it."""
+    """An exception in one line, as a failure message's ``found:`` shows it.
+
+    The check failure that quotes this line shows the learner's frames of ``error`` above its
+    message (see :class:`course_utils.checks.core.CheckFailed`).
+    """
     lines = str(error).splitlines()
-    return f"{type(error).__name__}: {lines[0] if lines else ''}"[:300]
+    text = f"{type(error).__name__}: {lines[0] if lines else ''}"[:300]
+    remember_learner_error(text, error)
+    return text

@@ -5,6 +5,10 @@ function does (the points at which it evaluates ``f``, their dtype, the autograd
 how often ``backward`` runs) and compares the result with PyTorch. A mistake is named by what it
 does, not by a mismatch alone: a float32 nudge is seen in the dtype ``f`` receives, a one-sided
 difference in the points it is evaluated at, autograd in the calls made to it.
+
+The correct results for the checks' fixed inputs are stored as data (``expected/lesson05-*.json``),
+computed on the grader's side (``course_tools.grade.judges.lesson05``): no reference answer ships
+here as code. The checks run with one of :data:`CHECK_SEEDS`.
 """
 
 from __future__ import annotations
@@ -16,12 +20,13 @@ from typing import Any
 from unittest import mock
 
 import torch
-from torch.nn import functional as F
 
+from course_utils.checks import expected as stored
 from course_utils.checks.learner import call_learner, error_text
-from course_utils.diagnoses import Diagnosis, by_code, raise_diagnosis
+from course_utils.diagnoses import Diagnosis, ForbiddenCall, by_code, raise_diagnosis
 
 LESSON = "05_backward"
+CHECK_SEEDS = (0, 3)  # the seeds whose expected results are stored; the notebook's checks use the default, 3
 _SECTIONS = {
     "ex1-tests": "4 · Is the gradient right? Finite differences",
     "ex2-tests": "5 · The gradient of softmax cross-entropy",
@@ -72,12 +77,16 @@ CATALOGUE = (
     _row("numgrad-changed-x", "ex1-tests", "interface",
          "numerical_gradient changed the caller's x",
          "nudge a float64 copy, never x: x.double() is x itself when x is already float64, so clone it."),
+    _row("numgrad-nudged-x", "ex1-tests", "interface",
+         "numerical_gradient nudged the caller's float64 x itself, in place (and put it back)",
+         "nudge a float64 copy, never x: x.double() and x.to(torch.float64) are x itself when x is already "
+         "float64, so clone it (point = x.detach().double().clone()). While f runs, x must hold its own values."),
     _row("numgrad-wrong-values", "ex1-tests", "numerics",
          "numerical_gradient does not match the central difference",
          "grad[i] = (f(x + eps·e_i) - f(x - eps·e_i)) / (2·eps), with e_i one element set to 1."),
     _row("numgrad-raised", "ex1-tests", "interface",
          "numerical_gradient raised an exception",
-         "call it yourself on a small example to see the traceback; note that f may return a one-element "
+         "the lines above this message show where in your code it was raised; note that f may return a one-element "
          "tensor or a Python float, and float(f(point)) takes both."),
     # Exercise 1 · relative_error
     _row("relerr-not-a-float", "ex1-tests", "interface",
@@ -105,7 +114,7 @@ CATALOGUE = (
          "relative_error does not follow the formula",
          "max_i |a_i - b_i| / max(max_i (|a_i| + |b_i|), tiny), in float64, returned as a float."),
     _row("relerr-raised", "ex1-tests", "interface", "relative_error raised an exception",
-         "call it yourself on a small example to see the traceback; a and b may have different float dtypes: "
+         "the lines above this message show where in your code it was raised; a and b may have different float dtypes: "
          "convert both to float64."),
     # Exercise 2 · cross_entropy_grad
     _row("cegrad-autograd", "ex2-tests", "not-allowed",
@@ -135,6 +144,9 @@ CATALOGUE = (
     _row("cegrad-log-softmax", "ex2-tests", "loss",
          "log_softmax was used where softmax belongs",
          "the derivative of log-sum-exp is softmax itself: torch.softmax(logits, dim=1), not log_softmax."),
+    _row("cegrad-divide-by-classes", "ex2-tests", "loss",
+         "the gradient was divided by the number of classes C, not by the batch size N",
+         "the mean runs over the N samples of the batch: divide by N = logits.shape[0] = len(targets)."),
     _row("cegrad-dtype", "ex2-tests", "dtypes",
          "cross_entropy_grad did not return the dtype of the logits",
          "convert one_hot to logits.dtype (F.one_hot(...).to(logits.dtype)) and nothing else."),
@@ -145,12 +157,18 @@ CATALOGUE = (
          "cross_entropy_grad does not match autograd's gradient",
          "(torch.softmax(logits, dim=1) - F.one_hot(targets, C).to(logits.dtype)) / N."),
     _row("cegrad-raised", "ex2-tests", "interface", "cross_entropy_grad raised an exception",
-         "call it yourself on a small example to see the traceback; logits is (N, C) floating point, "
+         "the lines above this message show where in your code it was raised; logits is (N, C) floating point, "
          "targets (N,) integer class indices in 0 … C-1."),
     # Exercise 3 · accumulated_grad
     _row("accgrad-graph-freed", "ex3-tests", "gradients",
          "backward() ran twice through one graph, which the first call freed",
          "run loss_fn(copy) again before each backward() (a fresh graph), or pass retain_graph=True."),
+    # "element 0 of tensors does not require grad": one of the errors beginners report most (public bug reports)
+    _row("accgrad-no-requires-grad", "ex3-tests", "gradients",
+         "backward() found nothing to differentiate: the copy of w does not require grad",
+         "w.detach().clone() gives a tensor without gradient tracking; make it a leaf that requires grad: "
+         "w.detach().clone().requires_grad_(True). Setting loss.requires_grad = True silences the error but "
+         "leaves the copy without a gradient."),
     _row("accgrad-not-a-leaf", "ex3-tests", "gradients",
          "the copy's .grad was None: the copy was not a leaf tensor",
          "make the copy a leaf: w.detach().clone().requires_grad_(True) (w.clone() alone stays in w's graph)."),
@@ -176,10 +194,19 @@ CATALOGUE = (
          "accumulated_grad is not `times` × the gradient of one call",
          "times backward calls on loss_fn(copy), no zeroing between them, then return copy.grad."),
     _row("accgrad-raised", "ex3-tests", "interface", "accumulated_grad raised an exception",
-         "call it yourself on a small example to see the traceback; make a fresh leaf copy, run "
+         "the lines above this message show where in your code it was raised; make a fresh leaf copy, run "
          "loss_fn(copy).backward() `times` times, return copy.grad."),
 )
 DIAGNOSES = by_code(CATALOGUE)
+# The library calls an exercise forbids, found by the grader in the submitted source (course_tools.grade.source_scan):
+# the gradient is to come from values of f, or from the formula, not from autograd. The names are autograd's
+# entry points, not all of torch.autograd: torch.no_grad (torch.autograd.grad_mode) stays allowed.
+_AUTOGRAD = ("torch.autograd.grad", "torch.autograd.backward", "torch.autograd.functional", "torch.func",
+             "torch.Tensor.backward")
+FORBIDDEN_CALLS = (
+    ForbiddenCall("ex1-tests", "numerical_gradient", _AUTOGRAD, "numgrad-autograd"),
+    ForbiddenCall("ex2-tests", "cross_entropy_grad", _AUTOGRAD, "cegrad-autograd"),
+)
 
 
 def _fail(code: str, *, expected: Any, found: Any, subject: str) -> None:
@@ -210,6 +237,21 @@ def _autograd_calls() -> Iterator[list[str]]:
         yield calls
 
 
+def shares_memory(t: Any, x: torch.Tensor | None) -> bool:
+    """``t`` is a tensor whose memory is ``x``'s own (x itself, a view of it, or x.double() of a float64 x)."""
+    if x is None or not isinstance(t, torch.Tensor) or t.device != x.device:
+        return False
+    return t.untyped_storage().data_ptr() == x.untyped_storage().data_ptr()
+
+
+def _worst_element(result: torch.Tensor, reference: torch.Tensor) -> str:
+    """Where a result is furthest from the stored one, as a failure's ``found:`` line says it."""
+    difference = (result.detach().double() - reference.double()).abs()
+    index = tuple(int(i) for i in torch.unravel_index(difference.argmax(), difference.shape))
+    return (f"at index {list(index)}: {result[index].item():.6g}, expected {reference[index].item():.6g} "
+            f"(largest difference {difference.max().item():.3g})")
+
+
 def _close(a: torch.Tensor, b: torch.Tensor, rtol: float, atol: float) -> bool:
     return a.shape == b.shape and bool(torch.allclose(a.double(), b.double(), rtol=rtol, atol=atol))
 
@@ -219,37 +261,35 @@ def _close(a: torch.Tensor, b: torch.Tensor, rtol: float, atol: float) -> bool:
 class _RecordedFunction:
     """A scalar function of a tensor that records every point it is evaluated at."""
 
-    def __init__(self, weights: torch.Tensor, *, as_float: bool = False) -> None:
+    def __init__(self, weights: torch.Tensor, *, as_float: bool = False, caller_x: torch.Tensor | None = None) -> None:
         self.weights = weights
         self.as_float = as_float
         self.points: list[torch.Tensor] = []
         self.dtypes: list[torch.dtype] = []
         self.tracked = False
+        self.caller_x = caller_x
+        self.nudged_caller_x = False  # f was evaluated at the caller's x itself, moved in place
 
     def __call__(self, t: torch.Tensor) -> Any:
         self.points.append(t.detach().double().clone())
         self.dtypes.append(t.dtype)
         self.tracked = self.tracked or t.requires_grad
-        value = (torch.sin(t) * self.weights.to(t.dtype)).sum() + (t ** 3).sum() / 3
+        self.nudged_caller_x = self.nudged_caller_x or shares_memory(t, self.caller_x)
+        value = check_function(self.weights, t)
         return float(value.detach()) if self.as_float else value
 
-    def exact_central(self, x: torch.Tensor, eps: float, *, one_sided: bool = False) -> torch.Tensor:
-        """The central (or forward) difference of this function at x, computed exactly as intended."""
-        def value(t: torch.Tensor) -> float:
-            return float((torch.sin(t) * self.weights.double()).sum() + (t ** 3).sum() / 3)
 
-        point, grad = x.detach().double().clone(), torch.zeros(x.shape, dtype=torch.float64)
-        flat_point, flat_grad = point.view(-1), grad.view(-1)
-        base = value(point)
-        for i in range(flat_point.numel()):
-            original = flat_point[i].item()
-            flat_point[i] = original + eps
-            plus = value(point)
-            flat_point[i] = original - eps
-            minus = value(point)
-            flat_point[i] = original
-            flat_grad[i] = (plus - base) / eps if one_sided else (plus - minus) / (2 * eps)
-        return grad
+def check_function(weights: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """The function the visible check gives numerical_gradient: sin(t)·weights + t³/3, summed."""
+    return (torch.sin(t) * weights.to(t.dtype)).sum() + (t ** 3).sum() / 3
+
+
+def _stored(name: str, seed: int) -> dict[str, Any]:
+    """The stored expected results ``name`` for the check inputs of ``seed``."""
+    if seed not in CHECK_SEEDS:
+        raise ValueError(f"the lesson 05 checks run with seed in {CHECK_SEEDS}, not {seed!r}: "
+                         "their expected results are stored for those inputs only")
+    return stored.load(name)[str(seed)]
 
 
 def _nudges(points: list[torch.Tensor], x64: torch.Tensor) -> tuple[bool, dict[int, list[float]]]:
@@ -271,10 +311,14 @@ def _nudges(points: list[torch.Tensor], x64: torch.Tensor) -> tuple[bool, dict[i
 
 
 def _numerical_gradient_findings(numerical_gradient: Callable[..., Any], x: torch.Tensor, eps: float | None,
-                                 weights: torch.Tensor, *, as_float: bool = False) -> torch.Tensor:
-    """Run numerical_gradient once on a recorded function; raise the first mistake it shows."""
+                                 weights: torch.Tensor, *, as_float: bool = False,
+                                 wanted: dict[str, Any]) -> torch.Tensor:
+    """Run numerical_gradient once on a recorded function; raise the first mistake it shows.
+
+    ``wanted`` holds the stored central and one-sided differences for this x and eps.
+    """
     subject = "numerical_gradient"
-    f = _RecordedFunction(weights, as_float=as_float)
+    f = _RecordedFunction(weights, as_float=as_float, caller_x=x)
     x_before = x.clone()
     x64 = x.detach().double().clone()
     args = (f, x) if eps is None else (f, x, eps)
@@ -317,47 +361,69 @@ def _numerical_gradient_findings(numerical_gradient: Callable[..., Any], x: torc
     if not torch.equal(x, x_before) or x.dtype != x_before.dtype:
         _fail("numgrad-changed-x", subject=subject, expected="x bit-for-bit unchanged",
               found=f"x changed by up to {(x.detach().double() - x_before.double()).abs().max().item():.3g}")
+    if f.nudged_caller_x:
+        _fail("numgrad-nudged-x", subject=subject, expected=f"f evaluated at a nudged float64 copy of x ({where})",
+              found="f evaluated at x itself, whose elements were moved in place by ±eps")
     if result.dtype != torch.float64:
         _fail("numgrad-dtype", subject=subject, expected="torch.float64", found=str(result.dtype))
-    reference = f.exact_central(x, used_eps)
+    reference = stored.tensor(wanted["central"], torch.float64)
     if not _close(result, reference, rtol=1e-6, atol=1e-6):
         if _close(result, 2 * reference, rtol=1e-5, atol=1e-6):
             _fail("numgrad-divide-by-eps", subject=subject, expected="the central difference",
                   found="twice the central difference")
-        if _close(result, f.exact_central(x, used_eps, one_sided=True), rtol=1e-6, atol=1e-7):
+        if _close(result, stored.tensor(wanted["one_sided"], torch.float64), rtol=1e-6, atol=1e-7):
             _fail("numgrad-one-sided", subject=subject, expected="the central difference",
                   found="the one-sided difference (f(x + eps·e_i) - f(x)) / eps")
-        worst = (result.double() - reference).abs().max().item()
         _fail("numgrad-wrong-values", subject=subject, expected=f"the central difference for {where}",
-              found=f"largest difference {worst:.3g}")
+              found=_worst_element(result, reference))
     return result
 
 
-def check_numerical_gradient(numerical_gradient: Callable[..., Any], *, seed: int = 0) -> None:
-    """Run ``numerical_gradient`` on seeded inputs (float32 and float64, several eps); raise on any mistake."""
+def gradient_check_inputs(seed: int) -> list[tuple[torch.Tensor, torch.Tensor, float | None, bool]]:
+    """The visible check's calls of numerical_gradient: (weights of f, x, eps or None, f returns a float).
+
+    An eps large enough that a one-sided difference or a wrong divisor stands out (with f returning a
+    Python float), then the default eps, then a float32 x (nudged in float64, or not), then a slice.
+    """
     generator = torch.Generator().manual_seed(seed)
     shape = (2, 3) if seed % 2 else (3, 2, 2)
     weights = torch.randn(shape, generator=generator, dtype=torch.float64)
     x64 = torch.randn(shape, generator=generator, dtype=torch.float64)
     x32 = (3 * torch.randn(shape, generator=generator)).float()
-    # An eps large enough that a one-sided difference or a wrong divisor stands out (with f returning
-    # a Python float), then the default eps, then a float32 x (nudged in float64, or not).
-    _numerical_gradient_findings(numerical_gradient, x64, 1e-2, weights, as_float=True)
-    _numerical_gradient_findings(numerical_gradient, x64, None, weights)
-    _numerical_gradient_findings(numerical_gradient, x32, None, weights)
-    _numerical_gradient_findings(numerical_gradient, x64[:1].clone(), 3e-4, weights[:1].clone())
+    return [(weights, x64, 1e-2, True), (weights, x64, None, False), (weights, x32, None, False),
+            (weights[:1].clone(), x64[:1].clone(), 3e-4, False)]
 
 
-def check_relative_error(relative_error: Callable[..., Any], *, seed: int = 0) -> None:
-    """Run ``relative_error`` on seeded pairs chosen to tell the usual formulas apart; raise on any mistake."""
-    subject = "relative_error"
+def check_numerical_gradient(numerical_gradient: Callable[..., Any], *, seed: int = 3) -> None:
+    """Run ``numerical_gradient`` on seeded inputs (float32 and float64, several eps); raise on any mistake."""
+    wanted = _stored("lesson05-numerical-gradient", seed)
+    for (weights, x, eps, as_float), results in zip(gradient_check_inputs(seed), wanted):
+        _numerical_gradient_findings(numerical_gradient, x.clone(), eps, weights, as_float=as_float, wanted=results)
+
+
+def relative_error_inputs(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The visible check's pair: float32 a and float64 b, chosen to tell the usual formulas apart."""
     generator = torch.Generator().manual_seed(seed)
     a = torch.randn(4, 5, generator=generator)
     b = torch.randn(4, 5, generator=generator, dtype=torch.float64)
     a[0, 0], b[0, 0] = 1e-3, -2e-3         # a tiny pair: an element-by-element ratio would make it 1
     a[1, 1], b[1, 1] = 0.5, 9.5           # b exceeds a there: max(a - b) misses it, max|a - b| does not
-    a64, b64 = a.double(), b
-    expected = ((a64 - b64).abs().max() / (a64.abs() + b64.abs()).max()).item()
+    return a, b
+
+
+# The tiny pair of the check: [1 + 1e-9, 2] against [1, 2], whose relative error float32 cannot see.
+TINY_PAIR = ([1.0 + 1e-9, 2.0], [1.0, 2.0])
+
+
+def check_relative_error(relative_error: Callable[..., Any], *, seed: int = 3) -> None:
+    """Run ``relative_error`` on seeded pairs chosen to tell the usual formulas apart; raise on any mistake.
+
+    The stored results hold the formula's value and those of the usual wrong formulas (by code).
+    """
+    subject = "relative_error"
+    wanted = _stored("lesson05-relative-error", seed)
+    a, b = relative_error_inputs(seed)
+    expected = wanted["value"]
     result, error = call_learner(relative_error, a, b)
     if error is not None:
         _fail("relerr-raised", subject=subject, expected="a float for a float32 and a float64 tensor of shape (4, 5)",
@@ -365,54 +431,30 @@ def check_relative_error(relative_error: Callable[..., Any], *, seed: int = 0) -
     if type(result) is not float:
         _fail("relerr-not-a-float", subject=subject, expected="a Python float", found=f"a {type(result).__name__}")
     if not math.isclose(result, expected, rel_tol=1e-9, abs_tol=1e-12):
-        a32, b32 = a.float(), b.float()
-        candidates = {
-            "relerr-float32": ((a32 - b32).abs().max() / (a32.abs() + b32.abs()).max()).item(),
-            "relerr-no-abs": ((a64 - b64).max() / (a64.abs() + b64.abs()).max()).item(),
-            "relerr-not-max": ((a64 - b64).abs().mean() / (a64.abs() + b64.abs()).mean()).item(),
-            "relerr-elementwise": ((a64 - b64).abs() / (a64.abs() + b64.abs())).max().item(),
-        }
-        mean_ratio = ((a64 - b64).abs().mean() / (a64.abs() + b64.abs()).max()).item()
-        sum_ratio = ((a64 - b64).abs().sum() / (a64.abs() + b64.abs()).sum()).item()
-        largest = (a64 - b64).abs().max().item()
-        scales = [largest / b64.abs().max().item(), largest / a64.abs().max().item(),
-                  largest / max(a64.abs().max().item(), b64.abs().max().item())]
-        for code, value in candidates.items():
-            if math.isclose(result, value, rel_tol=1e-6):
+        for code, values in wanted["mistakes"]:  # [code, values of its wrong formulas], most specific first
+            if any(math.isclose(result, value, rel_tol=1e-6) for value in values):
                 _fail(code, subject=subject, expected=f"{expected:.6g}", found=f"{result:.6g}")
-        if any(math.isclose(result, v, rel_tol=1e-6) for v in (mean_ratio, sum_ratio)):
-            _fail("relerr-not-max", subject=subject, expected=f"{expected:.6g}", found=f"{result:.6g}")
-        if any(math.isclose(result, v, rel_tol=1e-6) for v in scales):
-            _fail("relerr-scale", subject=subject, expected=f"{expected:.6g}", found=f"{result:.6g}")
         _fail("relerr-wrong-value", subject=subject, expected=f"{expected:.6g}", found=f"{result:.6g}")
     zeros, error = call_learner(relative_error, torch.zeros(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64))
     if error is not None or type(zeros) is not float or zeros != 0.0:
         _fail("relerr-zero-division", subject=subject, expected="0.0 for two all-zero tensors",
               found=error_text(error) if error is not None else repr(zeros))
-    near = torch.tensor([1.0 + 1e-9, 2.0], dtype=torch.float64)
-    exact = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    near, exact = (torch.tensor(values, dtype=torch.float64) for values in TINY_PAIR)
     tiny, error = call_learner(relative_error, near, exact)
-    expected_tiny = 1e-9 / (2.0 + 1e-9 + 2.0)
+    expected_tiny = wanted["tiny"]
     if error is not None or type(tiny) is not float or not math.isclose(tiny, expected_tiny, rel_tol=1e-5):
         _fail("relerr-float32", subject=subject, expected=f"{expected_tiny:.4g} for [1 + 1e-9, 2] against [1, 2]",
               found=error_text(error) if error is not None else repr(tiny))
 
 
 def check_gradient_checker(numerical_gradient: Callable[..., Any], relative_error: Callable[..., Any],
-                           *, seed: int = 0) -> None:
+                           *, seed: int = 3) -> None:
     """Exercise 1: both functions, each against its own reference."""
     check_numerical_gradient(numerical_gradient, seed=seed)
     check_relative_error(relative_error, seed=seed)
 
 
 # --- Exercise 2 · cross_entropy_grad ------------------------------------------------------------
-
-def _autograd_ce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    with torch.enable_grad():
-        leaf = logits.detach().clone().requires_grad_(True)
-        F.cross_entropy(leaf, targets).backward()
-    return leaf.grad
-
 
 def _ce_call(cross_entropy_grad: Callable[..., Any], logits: torch.Tensor, targets: torch.Tensor,
              what: str) -> torch.Tensor:
@@ -440,62 +482,68 @@ def _ce_call(cross_entropy_grad: Callable[..., Any], logits: torch.Tensor, targe
     return result
 
 
-def check_cross_entropy_grad(cross_entropy_grad: Callable[..., Any], *, seed: int = 0, n: int = 12,
-                             classes: int = 5) -> None:
-    """Run ``cross_entropy_grad`` on seeded logits (float32, float64, huge, a missing class); raise on any mistake."""
-    subject = "cross_entropy_grad"
+CE_ROWS, CE_CLASSES = 12, 5  # the visible check's batch: 12 rows, 5 classes
+
+
+def ce_check_inputs(seed: int) -> dict[str, torch.Tensor]:
+    """The visible check's batches: float32 logits, float64 logits, logits of ±900, a batch missing the last class."""
+    n, classes = CE_ROWS, CE_CLASSES
     generator = torch.Generator().manual_seed(seed)
     logits = 2 * torch.randn(n, classes, generator=generator)
     targets = torch.randint(0, classes, (n,), generator=generator)
     targets[0], targets[-1] = 0, classes - 1  # every check batch but one has the last class
+    logits64 = (3 * torch.randn(n - 2, classes, generator=generator)).double()
+    targets64 = torch.randint(0, classes, (n - 2,), generator=generator)
+    targets64[0] = classes - 1
+    big = logits[-3:].clone()  # exp overflows unless the row maximum is subtracted first
+    big[:, 0], big[:, 1] = 900.0, -900.0
+    return {"logits": logits, "targets": targets, "logits64": logits64, "targets64": targets64,
+            "big": big, "big_targets": targets[-3:].clone(), "missing": targets.clamp(max=classes - 2)}
+
+
+def check_cross_entropy_grad(cross_entropy_grad: Callable[..., Any], *, seed: int = 3) -> None:
+    """Run ``cross_entropy_grad`` on seeded logits (float32, float64, huge, a missing class); raise on any mistake.
+
+    The stored results hold autograd's gradient of each batch and, for the first, the usual wrong formulas.
+    """
+    subject = "cross_entropy_grad"
+    n, classes = CE_ROWS, CE_CLASSES
+    wanted = _stored("lesson05-ce-grad", seed)
+    batch = ce_check_inputs(seed)
+    logits, targets = batch["logits"], batch["targets"]
     what = f"logits of shape ({n}, {classes})"
     result = _ce_call(cross_entropy_grad, logits, targets, what)
-    reference = _autograd_ce(logits, targets)
+    reference = stored.tensor(wanted["float32"])
     if not _close(result, reference, rtol=1e-4, atol=1e-6):
-        one_hot = F.one_hot(targets, classes).float()
-        one_hot = F.one_hot(targets, classes).float()
-        candidates = {
-            "cegrad-no-mean": reference * n,
-            "cegrad-sign": -reference,
-            "cegrad-softmax-dim": (torch.softmax(logits, dim=0) - one_hot) / n,
-            "cegrad-no-softmax": (logits - one_hot) / n,
-            "cegrad-log-softmax": (torch.log_softmax(logits, dim=1) - one_hot) / n,
-        }
-        for code, value in candidates.items():
+        mistakes = [("cegrad-no-mean", reference * n), ("cegrad-sign", -reference),
+                    *((code, stored.tensor(values)) for code, values in wanted["mistakes"])]
+        for code, value in mistakes:  # the wrong formulas' results, most specific first
             # a second slip (no mean, or the sign) on top of the first still shows the first
             if any(_close(result, variant, rtol=1e-4, atol=1e-6) for variant in (value, value * n, -value, -value * n)):
                 _fail(code, subject=subject, expected=f"(softmax - one_hot) / N for {what}",
                       found=f"row 0: {[round(v, 4) for v in result[0].tolist()]}, "
                             f"expected {[round(v, 4) for v in reference[0].tolist()]}")
         _fail("cegrad-wrong-values", subject=subject, expected=f"autograd's gradient for {what}",
-              found=f"largest difference {(result.double() - reference.double()).abs().max().item():.3g}")
+              found=_worst_element(result, reference))
     if result.dtype != torch.float32:
         _fail("cegrad-dtype", subject=subject, expected="torch.float32 for float32 logits", found=str(result.dtype))
-    logits64 = (3 * torch.randn(n - 2, classes, generator=generator)).double()
-    targets64 = torch.randint(0, classes, (n - 2,), generator=generator)
-    targets64[0] = classes - 1
-    result64 = _ce_call(cross_entropy_grad, logits64, targets64, f"float64 {what}")
+    result64 = _ce_call(cross_entropy_grad, batch["logits64"], batch["targets64"], f"float64 {what}")
     if result64.dtype != torch.float64:
         _fail("cegrad-dtype", subject=subject, expected="torch.float64 for float64 logits", found=str(result64.dtype))
-    if not _close(result64, _autograd_ce(logits64, targets64), rtol=1e-7, atol=1e-10):
+    if not _close(result64, stored.tensor(wanted["float64"], torch.float64), rtol=1e-7, atol=1e-10):
         _fail("cegrad-wrong-values", subject=subject, expected="autograd's gradient for float64 logits",
               found="values that differ beyond float64 rounding")
-    # Huge logits: exp overflows unless the row maximum is subtracted first.
-    big = logits[-3:].clone()
-    big[:, 0] = 900.0
-    big[:, 1] = -900.0
-    big_targets = targets[-3:]  # ends with the last class
-    big_result = _ce_call(cross_entropy_grad, big, big_targets, "logits of ±900")
+    big_result = _ce_call(cross_entropy_grad, batch["big"], batch["big_targets"], "logits of ±900")
     if not bool(torch.isfinite(big_result).all()):
         _fail("cegrad-overflow", subject=subject, expected="finite values for logits of ±900",
               found=f"{big_result[0].tolist()}")
-    if not _close(big_result, _autograd_ce(big, big_targets), rtol=1e-4, atol=1e-6):
+    if not _close(big_result, stored.tensor(wanted["big"]), rtol=1e-4, atol=1e-6):
         _fail("cegrad-wrong-values", subject=subject, expected="autograd's gradient for logits of ±900",
               found="different values")
     # A batch in which the last class does not occur: one_hot must still have C columns.
-    missing = targets.clamp(max=classes - 2)
-    partial = _ce_call(cross_entropy_grad, logits, missing, f"{what}, targets never reaching class {classes - 1}")
-    if not _close(partial, _autograd_ce(logits, missing), rtol=1e-4, atol=1e-6):
+    partial = _ce_call(cross_entropy_grad, logits, batch["missing"],
+                       f"{what}, targets never reaching class {classes - 1}")
+    if not _close(partial, stored.tensor(wanted["missing"]), rtol=1e-4, atol=1e-6):
         _fail("cegrad-one-hot-classes", subject=subject,
               expected=f"the gradient of {what} whose targets never reach class {classes - 1}",
               found="a wrong result")
@@ -522,22 +570,34 @@ class _CountingLoss:
         self.backwards += 1
 
 
-def check_accumulated_grad(accumulated_grad: Callable[..., Any], *, seed: int = 0, times: int = 3) -> None:
-    """Run ``accumulated_grad`` with a counting loss on seeded float32 and float64 ``w``; raise on any mistake."""
-    _accumulated_grad_findings(accumulated_grad, seed=seed, times=times, dtype=torch.float32)
-    _accumulated_grad_findings(accumulated_grad, seed=seed + 1, times=times + 1, dtype=torch.float64)
+def accumulate_check_inputs(seed: int) -> list[tuple[torch.Tensor, torch.Tensor, int]]:
+    """The visible check's calls: (inputs of the counting loss, w, times), float32 w with times=3, float64 with 4."""
+    cases = []
+    for offset, dtype, times in ((0, torch.float32, 3), (1, torch.float64, 4)):
+        generator = torch.Generator().manual_seed(seed + offset)
+        inputs = torch.randn(6, 4, generator=generator, dtype=torch.float64)
+        cases.append((inputs, torch.randn(4, 3, generator=generator, dtype=dtype), times))
+    return cases
 
 
-def _accumulated_grad_findings(accumulated_grad: Callable[..., Any], *, seed: int, times: int,
-                               dtype: torch.dtype) -> None:
+def check_accumulated_grad(accumulated_grad: Callable[..., Any], *, seed: int = 3) -> None:
+    """Run ``accumulated_grad`` with a counting loss on seeded float32 and float64 ``w``; raise on any mistake.
+
+    The stored results hold the gradient of one call of the loss for each ``w``.
+    """
+    wanted = _stored("lesson05-accumulated-grad", seed)
+    for (inputs, w, times), single in zip(accumulate_check_inputs(seed), wanted):
+        _accumulated_grad_findings(accumulated_grad, inputs=inputs, w=w, times=times,
+                                   single=stored.tensor(single, w.dtype))
+
+
+def _accumulated_grad_findings(accumulated_grad: Callable[..., Any], *, inputs: torch.Tensor, w: torch.Tensor,
+                               times: int, single: torch.Tensor) -> None:
     subject = "accumulated_grad"
-    generator = torch.Generator().manual_seed(seed)
-    inputs = torch.randn(6, 4, generator=generator, dtype=torch.float64)
-    w = torch.randn(4, 3, generator=generator, dtype=dtype).requires_grad_(True)
+    dtype = w.dtype
+    w = w.clone().requires_grad_(True)
     w.grad = torch.full_like(w, 0.5)  # an old gradient of the caller's, to be left alone
     w_before, grad_before = w.detach().clone(), w.grad.clone()
-    leaf = w.detach().clone().requires_grad_(True)
-    single = torch.autograd.grad(_CountingLoss(inputs)(leaf), leaf)[0]
     loss_fn = _CountingLoss(inputs)
     result, error = call_learner(accumulated_grad, loss_fn, w, times)
     where = f"times={times}, w of shape (4, 3) and dtype {dtype}"
@@ -545,6 +605,8 @@ def _accumulated_grad_findings(accumulated_grad: Callable[..., Any], *, seed: in
         text = error_text(error)
         if "second time" in text or "freed" in text:
             _fail("accgrad-graph-freed", subject=subject, expected=f"{times} backward passes ({where})", found=text)
+        if "does not require grad" in text:
+            _fail("accgrad-no-requires-grad", subject=subject, expected="a copy of w that requires grad", found=text)
         if "leaf" in text:
             _fail("accgrad-not-a-leaf", subject=subject, expected="a leaf copy of w that requires grad", found=text)
         _fail("accgrad-raised", subject=subject, expected=f"the accumulated gradient ({where})", found=text)
@@ -636,29 +698,16 @@ class CoupledFunction:
     changes the other elements' estimates.
     """
 
-    def __init__(self, weights: torch.Tensor, *, as_float: bool = False) -> None:
+    def __init__(self, weights: torch.Tensor, *, as_float: bool = False, caller_x: torch.Tensor | None = None) -> None:
         self.weights = weights
         self.as_float = as_float
+        self.caller_x = caller_x
+        self.nudged_caller_x = False  # evaluated at the caller's x itself, moved in place
 
     def __call__(self, t: torch.Tensor) -> Any:
+        self.nudged_caller_x = self.nudged_caller_x or shares_memory(t, self.caller_x)
         value = (torch.sin(t) * self.weights.to(t.dtype)).sum() + (t ** 3).sum() / 3 + 0.5 * t.sum() ** 2
         return float(value.detach()) if self.as_float else value
-
-
-def central_difference(weights: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
-    """The exact central difference, in float64, of :class:`CoupledFunction` at ``x``."""
-    f = CoupledFunction(weights.double(), as_float=True)
-    point, grad = x.detach().double().clone(), torch.zeros(x.shape, dtype=torch.float64)
-    flat_point, flat_grad = point.view(-1), grad.view(-1)
-    for i in range(flat_point.numel()):
-        original = flat_point[i].item()
-        flat_point[i] = original + eps
-        plus = f(point)
-        flat_point[i] = original - eps
-        minus = f(point)
-        flat_point[i] = original
-        flat_grad[i] = (plus - minus) / (2 * eps)
-    return grad
 
 
 def counting_loss(inputs: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -677,9 +726,9 @@ def _probe_gradient_checker(ns: dict[str, Any], seed: int) -> dict[str, Any]:
     gradients = []
     for x, eps, as_float in cases:
         given = x.clone()
-        f = CoupledFunction(weights.clone(), as_float=as_float)
+        f = CoupledFunction(weights.clone(), as_float=as_float, caller_x=given)
         result = numerical_gradient(f, given) if eps is None else numerical_gradient(f, given, eps)
-        gradients.append({"gradient": _value(result), "x": given.clone()})
+        gradients.append({"gradient": _value(result), "x": given.clone(), "nudged_x": bool(f.nudged_caller_x)})
     errors = []
     for a, b in relative_error_scenario(seed):
         result = relative_error(a.clone(), b.clone())

@@ -6,6 +6,11 @@ dampened or Nesterov momentum, one buffer for all parameters, weight decay outsi
 so that a mismatch is named by the rule the learner actually wrote. ``train_step`` is run with a
 recording model, loss and optimizer that see the order of ``zero_grad``, ``backward`` and ``step``
 and the gradients each step finds.
+
+Those trajectories, and the parameters of a correct ``train_step`` loop, are stored as data for the
+checks' fixed inputs (``expected/lesson06-*.json``), computed on the grader's side
+(``course_tools.grade.judges.lesson06``): no update rule or training step ships here as code. The
+checks run with one of :data:`CHECK_SEEDS`.
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from course_utils.checks import expected as stored
 from course_utils.checks.learner import call_learner, error_text
-from course_utils.diagnoses import Diagnosis, by_code, raise_diagnosis
+from course_utils.diagnoses import Diagnosis, ForbiddenCall, by_code, raise_diagnosis
 
 LESSON = "06_optimizer_step"
+CHECK_SEEDS = (0, 3)  # the seeds whose expected results are stored; the notebook's checks use the default, 3
 _SECTIONS = {"ex1-tests": "2 · `torch.optim.SGD`: the same step, and momentum",
              "ex2-tests": "4 · Where `zero_grad` goes"}
 
@@ -93,6 +100,10 @@ CATALOGUE = (
     _row("sgd-weight-decay-changed-grad", "ex1-tests", "optimizer",
          "step() changed the parameters' .grad (weight decay added to p.grad in place?)",
          "leave p.grad as backward() left it: d_p = p.grad + weight_decay * p makes a new tensor."),
+    # Public bug reports (e.g. jcjohnson/pytorch-examples#4, #7): p.grad.zero_() before the first backward
+    _row("sgd-zero-grad-none", "ex1-tests", "interface",
+         "zero_grad() failed on a parameter whose .grad is None (as every .grad is before the first backward)",
+         "clear only gradients that exist: `if p.grad is not None: p.grad.zero_()`, or simply p.grad = None."),
     _row("sgd-zero-grad", "ex1-tests", "gradients",
          "zero_grad() did not clear the gradients",
          "set p.grad = None for every parameter (or p.grad.zero_() where it is not None)."),
@@ -101,12 +112,13 @@ CATALOGUE = (
          "d_p = grad + weight_decay * p; buf = d_p on a parameter's first step, then momentum * buf + d_p; "
          "p -= lr * buf, in place, inside torch.no_grad()."),
     _row("sgd-raised", "ex1-tests", "interface", "ManualSGD raised an exception",
-         "call it yourself on a small example to see the traceback; the signature is "
+         "the lines above this message show where in your code it was raised; the signature is "
          "ManualSGD(params, lr, momentum=0.0, weight_decay=0.0), and step() and zero_grad() take no arguments."),
     # Exercise 2 · train_step
     _row("trainstep-no-zero-grad", "ex2-tests", "gradients",
          "the gradients were not cleared: step() used this batch's gradient plus every earlier one",
-         "call optimizer.zero_grad() at the start of train_step, before loss.backward()."),
+         "call optimizer.zero_grad() once per call: first thing in train_step (the usual place), or right after "
+         "optimizer.step()."),
     _row("trainstep-step-before-backward", "ex2-tests", "gradients",
          "optimizer.step() ran before loss.backward()",
          "the order is zero_grad, forward, loss, backward, step. A step before backward finds .grad cleared "
@@ -114,13 +126,19 @@ CATALOGUE = (
          "zero_grad, so the model never learns."),
     _row("trainstep-cleared-before-step", "ex2-tests", "gradients",
          "the gradients were cleared between loss.backward() and optimizer.step(), so the step had none",
-         "zero the gradients before backward() (first thing in train_step), never between backward and step."),
+         "zero the gradients before backward() (first thing in train_step) or right after step(), never between "
+         "backward and step."),
     _row("trainstep-no-backward", "ex2-tests", "gradients",
          "loss.backward() was never called",
          "call loss.backward() after computing the loss and before optimizer.step()."),
     _row("trainstep-no-grad", "ex2-tests", "modes",
-         "the forward pass ran without gradient tracking (inside torch.no_grad())",
-         "only the update needs torch.no_grad(), and the optimizer does that itself: run the forward pass normally."),
+         "the forward pass of the loss that backward() needs ran without gradient tracking (inside torch.no_grad())",
+         "only the update needs torch.no_grad(), and the optimizer does that itself: run the forward pass normally. "
+         "Setting loss.requires_grad = True silences PyTorch's error, but no gradient reaches the model."),
+    _row("trainstep-backward-scaled", "ex2-tests", "gradients",
+         "backward() ran on a multiple of the loss, not on the loss itself, so every gradient and step is scaled",
+         "call loss.backward() on the loss itself: a loss divided by N before backward belongs to gradient "
+         "accumulation over N batches (lesson 08), not to one training step."),
     _row("trainstep-optimizer-ignored", "ex2-tests", "optimizer",
          "the optimizer passed to train_step never stepped",
          "call step() on the `optimizer` argument; do not create an optimizer inside train_step."),
@@ -141,7 +159,8 @@ CATALOGUE = (
          "return loss.item(): a float, which also lets the batch's graph go."),
     _row("trainstep-loss-after-step", "ex2-tests", "metrics",
          "train_step returned the loss after the step (a second forward pass), not the loss it stepped on",
-         "return loss.item() of the loss computed before optimizer.step()."),
+         "return loss.item() of the loss computed before optimizer.step(): no second forward pass, with or "
+         "without torch.no_grad()."),
     _row("trainstep-wrong-loss", "ex2-tests", "metrics",
          "train_step returned a number that is not the batch's loss",
          "return loss.item(), with loss = criterion(model(xb), yb)."),
@@ -149,10 +168,15 @@ CATALOGUE = (
          "the parameters after train_step differ from those of a correct step",
          "optimizer.zero_grad(); loss = criterion(model(xb), yb); loss.backward(); optimizer.step()."),
     _row("trainstep-raised", "ex2-tests", "interface", "train_step raised an exception",
-         "call it yourself on the running example to see the traceback; "
+         "the lines above this message show where in your code it was raised; "
          "train_step(model, xb, yb, criterion, optimizer) uses only its arguments."),
 )
 DIAGNOSES = by_code(CATALOGUE)
+# The library calls an exercise forbids, found by the grader in the submitted source (course_tools.grade.source_scan):
+# ManualSGD is to write the update, not to hand it to a torch.optim optimizer.
+FORBIDDEN_CALLS = (
+    ForbiddenCall("ex1-tests", "ManualSGD", ("torch.optim",), "sgd-wraps-torch-optim"),
+)
 
 
 def _fail(code: str, *, expected: Any, found: Any, subject: str) -> None:
@@ -210,55 +234,28 @@ def _loss(params: list[torch.Tensor], data: torch.Tensor) -> torch.Tensor:
     return sum((torch.tanh(a @ p) - 0.3).pow(2).sum() + 0.1 * p.pow(2).sum() for a, p in zip(data, params))
 
 
-def _gradients(params: list[torch.Tensor], data: torch.Tensor) -> list[torch.Tensor]:
-    leaves = [p.detach().clone().requires_grad_(True) for p in params]
-    with torch.enable_grad():
-        return list(torch.autograd.grad(_loss(leaves, data), leaves))
+def sgd_check_inputs(seed: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """The visible check's problem for ``seed``: starting parameters and per-step data (its second problem is seed + 1)."""
+    return _problem(seed)
 
 
-def _simulate(rule: str, start: list[torch.Tensor], data: list[torch.Tensor], steps: int,
-              s: _Settings) -> list[list[torch.Tensor]]:
-    """The trajectory of one update rule, PyTorch's ("torch") or a typical wrong one."""
-    params = [p.clone() for p in start]
-    buffers: list[torch.Tensor | None] = [None] * len(params)
-    shared: torch.Tensor | None = None
-    trajectory = []
-    for step in range(steps):
-        grads = _gradients(params, data[step])
-        for i, (p, g) in enumerate(zip(params, grads)):
-            wd = 0.0 if rule == "wd-ignored" else -s.weight_decay if rule == "wd-sign" else s.weight_decay
-            d_p = g if rule == "wd-decoupled" else g + wd * p
-            if rule == "no-momentum" or s.momentum == 0:
-                update = d_p
-            elif rule == "shared":
-                shared = d_p.clone() if shared is None else s.momentum * shared + d_p
-                update = shared
-            elif rule == "dampened":
-                buffers[i] = d_p.clone() if buffers[i] is None else s.momentum * buffers[i] + (1 - s.momentum) * d_p
-                update = buffers[i]
-            elif rule == "dampened-from-zero":
-                previous = torch.zeros_like(p) if buffers[i] is None else buffers[i]
-                buffers[i] = s.momentum * previous + (1 - s.momentum) * d_p
-                update = buffers[i]
-            elif rule == "stale":
-                update = torch.zeros_like(p) if buffers[i] is None else buffers[i]
-                buffers[i] = s.momentum * update + d_p
-            else:
-                buffers[i] = d_p.clone() if buffers[i] is None else s.momentum * buffers[i] + d_p
-                update = d_p + s.momentum * buffers[i] if rule == "nesterov" else buffers[i]
-            if rule == "wd-decoupled":
-                update = update + s.weight_decay * p
-            params[i] = p + s.lr * update if rule == "ascent" else p - s.lr * update
-        trajectory.append([p.clone() for p in params])
-    return trajectory
+def _stored(name: str, seed: int) -> Any:
+    """The stored expected results ``name`` for the check inputs of ``seed``."""
+    if seed not in CHECK_SEEDS:
+        raise ValueError(f"the lesson 06 checks run with seed in {CHECK_SEEDS}, not {seed!r}: "
+                         "their expected results are stored for those inputs only")
+    return stored.load(name)[str(seed)]
 
 
-_RULE_CODES = {
-    "ascent": "sgd-ascent", "no-momentum": "sgd-momentum-ignored", "shared": "sgd-shared-buffer",
-    "dampened": "sgd-momentum-dampened", "dampened-from-zero": "sgd-momentum-dampened",
-    "nesterov": "sgd-momentum-nesterov", "stale": "sgd-momentum-stale", "wd-ignored": "sgd-weight-decay-ignored",
-    "wd-decoupled": "sgd-weight-decay-decoupled", "wd-sign": "sgd-weight-decay-sign",
-}
+def _tensors(steps: list[Any]) -> list[list[torch.Tensor]]:
+    """Stored parameters, step by step, as tensors."""
+    return [[stored.tensor(p) for p in step] for step in steps]
+
+
+# The visible check's settings (lr, momentum, weight_decay) and number of steps; the stored trajectories
+# (lesson06-manual-sgd) follow them, in this order.
+CHECK_SETTINGS = (_Settings(0.1, 0.9, 0.0), _Settings(0.05, 0.0, 0.0), _Settings(0.1, 0.8, 0.2))
+CHECK_STEPS = 5
 
 
 def _same(a: list[torch.Tensor], b: list[torch.Tensor], atol: float = 1e-5) -> bool:
@@ -329,10 +326,13 @@ def _describe_divergence(found: list[list[torch.Tensor]], expected: list[list[to
 
 
 def _diagnose_trajectory(manual_sgd: type, start: list[torch.Tensor], data: list[torch.Tensor], s: _Settings,
-                         steps: int = 5) -> None:
+                         wanted: dict[str, Any]) -> None:
+    """Step the learner's optimizer; compare with torch.optim.SGD's stored trajectory, then with the
+    stored final parameters of the usual wrong rules, to name the one the learner wrote."""
     subject = "ManualSGD"
+    steps = CHECK_STEPS
     found, params = _run_trajectory(manual_sgd, start, data, steps, s)
-    expected = _simulate("torch", start, data, steps, s)
+    expected = _tensors(wanted["torch"])
     if all(_same(a, b) for a, b in zip(found, expected)):
         return
     settings = f"lr={s.lr}, momentum={s.momentum}, weight_decay={s.weight_decay}"
@@ -342,21 +342,18 @@ def _diagnose_trajectory(manual_sgd: type, start: list[torch.Tensor], data: list
     if all(torch.equal(p, q) for later in found[1:] for p, q in zip(later, found[0])):
         _fail("sgd-params-generator", subject=subject, expected="parameters that move at every step",
               found="parameters that moved at step 1 and never again")
-    for rule, code in _RULE_CODES.items():
-        if rule.startswith("wd") and s.weight_decay == 0:
-            continue
-        if rule in ("no-momentum", "shared", "dampened", "dampened-from-zero", "nesterov", "stale") and s.momentum == 0:
-            continue
-        if all(_same(a, b) for a, b in zip(found, _simulate(rule, start, data, steps, s))):
+    for code, final in wanted["mistakes"]:  # [code, final parameters of that wrong rule], in the catalogue's order
+        if _same(found[-1], [stored.tensor(p) for p in final]):
             _fail(code, subject=subject, expected=f"torch.optim.SGD's trajectory ({settings})",
                   found=_describe_divergence(found, expected))
     _fail("sgd-trajectory", subject=subject, expected=f"torch.optim.SGD's trajectory ({settings})",
           found=_describe_divergence(found, expected))
 
 
-def check_manual_sgd(manual_sgd: type, *, seed: int = 0) -> None:
+def check_manual_sgd(manual_sgd: type, *, seed: int = 3) -> None:
     """Run ``ManualSGD`` on seeded problems (momentum, weight decay, two optimizers, None gradients); raise on any mistake."""
     subject = "ManualSGD"
+    wanted = _stored("lesson06-manual-sgd", seed)
     start, data = _problem(seed)
     # A new optimizer must start from nothing: state kept on the class shows as a second run that differs.
     s = _Settings(0.1, 0.9, 0.0)
@@ -366,10 +363,10 @@ def check_manual_sgd(manual_sgd: type, *, seed: int = 0) -> None:
         _fail("sgd-buffer-shared-between-optimizers", subject=subject,
               expected="two fresh ManualSGD optimizers on the same problem taking the same steps",
               found="a second optimizer that took other steps: it started from the first one's buffers")
-    for s in (_Settings(0.1, 0.9, 0.0), _Settings(0.05, 0.0, 0.0), _Settings(0.1, 0.8, 0.2)):
-        _diagnose_trajectory(manual_sgd, start, data, s)
-    s = _Settings(0.1, 0.9, 0.0)
-    expected = _simulate("torch", start, data, 4, s)
+    for s, trajectories in zip(CHECK_SETTINGS, wanted["settings"]):
+        _diagnose_trajectory(manual_sgd, start, data, s, trajectories)
+    s = CHECK_SETTINGS[0]
+    expected = _tensors(wanted["settings"][0]["torch"][:4])
     # Gradients zeroed in place between steps, as model.zero_grad(set_to_none=False) does.
     found, _ = _run_trajectory(manual_sgd, start, data, 4, s, clear="zero")
     if not all(_same(a, b) for a, b in zip(found, expected)):
@@ -387,14 +384,18 @@ def check_manual_sgd(manual_sgd: type, *, seed: int = 0) -> None:
             with torch.enable_grad():
                 _loss(params, problem[step]).backward()
             _step(optimizer, "two optimizers stepped in turn")
-    for params, begin, problem in zip(mine, (start, other_start), (data, other_data)):
-        if not _same([p.detach() for p in params], _simulate("torch", begin, problem, 4, s)[-1]):
+    for params, final in zip(mine, (expected[-1], [stored.tensor(p) for p in wanted["other"]])):
+        if not _same([p.detach() for p in params], final):
             _fail("sgd-buffer-shared-between-optimizers", subject=subject,
                   expected="each optimizer following its own torch.optim.SGD trajectory",
                   found="trajectories that differ once a second ManualSGD steps in between")
     # A parameter without a gradient is skipped; zero_grad clears every gradient.
     used, unused = start[0].clone().requires_grad_(True), start[1].clone().requires_grad_(True)
     optimizer = _construct(manual_sgd, [used, unused], _Settings(0.1, 0.9, 0.1))
+    _, error = call_learner(optimizer.zero_grad)  # first thing in a loop: no parameter has a gradient yet
+    if error is not None:
+        _fail("sgd-zero-grad-none", subject="ManualSGD.zero_grad()",
+              expected="zero_grad() to run on parameters whose .grad is None", found=error_text(error))
     with torch.enable_grad():
         (used ** 2).sum().backward()
     _step(optimizer, "a parameter whose .grad is None")
@@ -421,9 +422,15 @@ class _Events:
 
     def __init__(self) -> None:
         self.log: list[str] = []
-        self.forwards: list[tuple[bool, bool]] = []  # (grad enabled, input is the given batch)
+        self.forwards: list[tuple[bool, bool, int]] = []  # (grad enabled, input is the given batch, events before)
         self.losses: list[tuple[float, bool]] = []   # (value, targets are the given batch)
         self.grads_at_step: list[list[torch.Tensor | None]] = []
+        self.loss_grads: list[float] = []  # d(what backward ran on) / d(loss): 1 for loss.backward()
+
+    def backward_reached_loss(self, grad: torch.Tensor) -> None:
+        """A hook on the criterion's loss: backward went through it, with this gradient."""
+        self.log.append("backward")
+        self.loss_grads.append(float(grad.detach().sum()))
         self.fresh: dict[int, torch.Tensor] = {}
         self.batch: tuple[torch.Tensor, torch.Tensor] | None = None
 
@@ -438,7 +445,7 @@ class _ProbeModel(nn.Module):
         if self.events is not None:
             given = self.events.batch is not None and x.shape == self.events.batch[0].shape and bool(
                 torch.equal(x, self.events.batch[0]))
-            self.events.forwards.append((torch.is_grad_enabled(), given))
+            self.events.forwards.append((torch.is_grad_enabled(), given, len(self.events.log)))
         return self.net(x)
 
     def zero_grad(self, set_to_none: bool = True) -> None:  # noqa: D102
@@ -462,7 +469,7 @@ class _ProbeCriterion(nn.Module):
         if events is not None:
             events.losses[-1] = (loss.item(), given)
             if loss.requires_grad:
-                loss.register_hook(lambda grad: events.log.append("backward"))
+                loss.register_hook(events.backward_reached_loss)
         return loss
 
 
@@ -487,34 +494,34 @@ def _net(seed: int) -> nn.Module:
     return nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 4))
 
 
-def _reference_steps(seed: int, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> nn.Module:
-    net = _net(seed)
-    optimizer = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
-    for x, y in batches:
-        optimizer.zero_grad()
-        F.cross_entropy(net(x), y).backward()
-        optimizer.step()
-    return net
-
-
 def _order(log: list[str]) -> str:
     return ", ".join(log) or "nothing"
 
 
-def check_train_step(train_step: Callable[..., Any], *, seed: int = 0, steps: int = 3) -> None:
-    """Run ``train_step`` with a recording model, loss and SGD(momentum) on seeded batches; raise on any mistake.
+TRAIN_STEPS = 3  # calls of train_step in the visible check
 
-    The model's ``.grad`` holds old gradients before the first call, as after earlier work.
-    """
-    subject = "train_step"
+
+def train_step_check_inputs(seed: int) -> tuple[nn.Module, list[tuple[torch.Tensor, torch.Tensor]]]:
+    """The visible check's model (a fresh seeded net) and batches."""
     generator = torch.Generator().manual_seed(seed)
     batches = [(torch.randn(10, 6, generator=generator), torch.randint(0, 4, (10,), generator=generator))
-               for _ in range(steps)]
-    model, criterion = _ProbeModel(_net(seed)), _ProbeCriterion()
-    for p in model.parameters():
-        p.grad = torch.randn(p.shape, generator=generator)  # gradients left over from earlier work
+               for _ in range(TRAIN_STEPS)]
+    return _net(seed), batches
+
+
+def check_train_step(train_step: Callable[..., Any], *, seed: int = 3) -> None:
+    """Run ``train_step`` with a recording model, loss and SGD(momentum) on seeded batches; raise on any mistake.
+
+    The model starts with no gradients, as a fresh training loop does, so ``zero_grad`` may come first
+    (the usual place) or right after ``step``: both clear every batch's gradients before the next
+    batch's ``backward``. A missing ``zero_grad`` shows from the second call on.
+    """
+    subject = "train_step"
+    steps = TRAIN_STEPS
+    wanted = [[stored.tensor(p) for p in after] for after in _stored("lesson06-train-step", seed)]
+    net, batches = train_step_check_inputs(seed)
+    model, criterion = _ProbeModel(net), _ProbeCriterion()
     optimizer = _ProbeSGD(model.parameters(), lr=0.1, momentum=0.9)
-    reference = _reference_steps(seed, batches)
     parameters = list(model.parameters())
 
     for call, (x, y) in enumerate(batches, start=1):
@@ -532,26 +539,36 @@ def check_train_step(train_step: Callable[..., Any], *, seed: int = 0, steps: in
             for handle in handles:
                 handle.remove()
             model.events = criterion.events = optimizer.events = None
+        with torch.no_grad():
+            loss_after = F.cross_entropy(model.net(x), y).item()
         _diagnose_call(events, result, error, call=call, steps_before=before, model=model,
-                       expected_loss=expected_loss)
-    for (name, mine), theirs in zip(model.net.named_parameters(), reference.parameters()):
-        if not torch.allclose(mine, theirs, rtol=1e-5, atol=1e-6):
-            _fail("trainstep-trajectory", subject=subject, expected=f"the parameters of a correct loop after {steps} calls",
-                  found=f"{name} differs by up to {(mine - theirs).abs().max().item():.3g}")
+                       expected_loss=expected_loss, loss_after=loss_after)
+        # The last resort, once every specific finding is ruled out: name the first call that went astray.
+        for (name, mine), theirs in zip(model.net.named_parameters(), wanted[call - 1]):
+            if not torch.allclose(mine, theirs, rtol=1e-5, atol=1e-6):
+                _fail("trainstep-trajectory", subject=subject,
+                      expected=f"the parameters of a correct step after call {call} of {steps}",
+                      found=f"call {call}: {_order(events.log)}; afterwards {name} differs by up to "
+                            f"{(mine - theirs).abs().max().item():.3g}")
 
 
 def _diagnose_call(events: _Events, result: Any, error: BaseException | None, *, call: int,
-                   steps_before: list[torch.Tensor], model: _ProbeModel, expected_loss: float) -> None:
+                   steps_before: list[torch.Tensor], model: _ProbeModel, expected_loss: float,
+                   loss_after: float) -> None:
     subject = "train_step"
     order = f"call {call}: {_order(events.log)}"
     if not events.forwards:
         _fail("trainstep-model-ignored", subject=subject, expected="model(xb) with the model passed in",
               found=f"{order}; the model passed in was never called")
-    if any(not enabled for enabled, _ in events.forwards):
+    # The training forward pass is the one before the first backward (or step); a second one after the
+    # step, with tracking off, only computes a loss to return, which the loss checks below name.
+    first = next((events.log.index(e) for e in ("backward", "step") if e in events.log), len(events.log))
+    training = [enabled for enabled, _, position in events.forwards if position <= first]
+    if training and not any(training):
         _fail("trainstep-no-grad", subject=subject, expected="a forward pass that records the graph",
               found=f"{order}; the forward pass ran with gradient tracking off"
                     + (f" ({error_text(error)})" if error is not None else ""))
-    if not any(given for _, given in events.forwards) or (events.losses and not any(g for _, g in events.losses)):
+    if not any(given for _, given, _ in events.forwards) or (events.losses and not any(g for _, g in events.losses)):
         _fail("trainstep-batch-ignored", subject=subject, expected="the loss of the batch passed in",
               found=f"{order}; model or criterion received other tensors than xb, yb")
     if not events.losses:
@@ -584,12 +601,15 @@ def _diagnose_call(events: _Events, result: Any, error: BaseException | None, *,
            for g, f in zip(grads, fresh)):
         _fail("trainstep-no-zero-grad", subject=subject, expected="the step to use this batch's gradients only",
               found=f"{order}; .grad held this batch's gradient plus older ones")
+    scaled = [g for g in events.loss_grads if not math.isclose(g, 1.0, rel_tol=1e-6)]
+    if scaled:
+        _fail("trainstep-backward-scaled", subject=subject, expected="loss.backward(): d(loss)/d(loss) = 1",
+              found=f"{order}; backward() ran on {scaled[0]:.4g} × the loss")
     if type(result) is not float:
         _fail("trainstep-not-a-float", subject=subject, expected="a Python float (loss.item())",
               found=f"a {type(result).__name__}")
     if not math.isclose(result, expected_loss, rel_tol=1e-5, abs_tol=1e-6):
-        after = events.losses[-1][0] if len(events.losses) > 1 else None
-        if after is not None and math.isclose(result, after, rel_tol=1e-6, abs_tol=1e-7):
+        if math.isclose(result, loss_after, rel_tol=1e-5, abs_tol=1e-6):
             _fail("trainstep-loss-after-step", subject=subject, expected=f"{expected_loss:.6f} (before the step)",
                   found=f"{result:.6f}, the loss of a second forward pass after the step")
         _fail("trainstep-wrong-loss", subject=subject, expected=f"{expected_loss:.6f}", found=f"{result!r}")
@@ -617,17 +637,19 @@ def sgd_step_loss(params: list[torch.Tensor], data: torch.Tensor) -> torch.Tenso
     return _loss(params, data)
 
 
-def train_step_scenario(seed: int) -> tuple[nn.Module, list[torch.Tensor], list[tuple[torch.Tensor, torch.Tensor]]]:
-    """Exercise 2: a seeded small model, the old gradients its .grad holds, and a few batches."""
+def train_step_scenario(seed: int) -> tuple[nn.Module, list[tuple[torch.Tensor, torch.Tensor]]]:
+    """Exercise 2: a seeded small model with no gradients yet (a fresh loop), and 2 to 5 batches.
+
+    With no old gradients, ``zero_grad`` right after ``step`` is as right as ``zero_grad`` first.
+    """
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):  # the notebook's random state is left as it was
         torch.manual_seed(seed)
         net = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 4))
-    old = [torch.randn(p.shape, generator=generator) for p in net.parameters()]
-    steps = 2 + int(torch.randint(0, 3, (1,), generator=generator))
+    steps = 2 + int(torch.randint(0, 4, (1,), generator=generator))
     batches = [(torch.randn(10, 6, generator=generator), torch.randint(0, 4, (10,), generator=generator))
                for _ in range(steps)]
-    return net, old, batches
+    return net, batches
 
 
 def _values(tensors: list[Any]) -> list[torch.Tensor | None]:
@@ -676,6 +698,7 @@ def _probe_manual_sgd(ns: dict[str, Any], seed: int) -> dict[str, Any]:
     # A parameter without a gradient, then zero_grad.
     used, unused = start[0].clone().requires_grad_(True), start[1].clone().requires_grad_(True)
     optimizer = manual_sgd([used, unused], lr=lr, momentum=momentum, weight_decay=weight_decay)
+    optimizer.zero_grad()  # no gradient yet, as first thing in a training loop
     with torch.enable_grad():
         (used ** 2).sum().backward()
     optimizer.step()
@@ -688,9 +711,7 @@ def _probe_manual_sgd(ns: dict[str, Any], seed: int) -> dict[str, Any]:
 
 
 def _probe_train_step(ns: dict[str, Any], seed: int) -> dict[str, Any]:
-    model, old, batches = train_step_scenario(seed)
-    for p, g in zip(model.parameters(), old):
-        p.grad = g.clone()  # gradients left over from earlier work
+    model, batches = train_step_scenario(seed)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     losses = []
     for x, y in batches:

@@ -6,24 +6,52 @@ central difference computed in float64, the formula of relative_error in float64
 Tolerances are looser than the lesson's own checks, so that every correct style passes. Whether
 autograd did work the exercise asks to do by hand cannot be seen in values and stays with the
 in-kernel checks.
+
+``EXPECTED`` computes, with the same references, the results the visible checks compare with for
+their fixed inputs (``course expected`` stores them in ``course_utils/checks/expected/``).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch.nn import functional as F
 
 from course_utils.checks.lesson05 import (
+    CHECK_SEEDS,
+    TINY_PAIR,
+    CoupledFunction,
+    accumulate_check_inputs,
     accumulate_scenario,
+    ce_check_inputs,
     ce_grad_scenario,
-    central_difference,
+    check_function,
     counting_loss,
+    gradient_check_inputs,
     gradient_scenario,
+    relative_error_inputs,
     relative_error_scenario,
 )
+
+
+def central_difference(f: Callable[[torch.Tensor], Any], x: torch.Tensor, eps: float, *,
+                       one_sided: bool = False) -> torch.Tensor:
+    """The exact central (or forward) difference of ``f`` at ``x``, in float64, one element at a time."""
+    point, grad = x.detach().double().clone(), torch.zeros(x.shape, dtype=torch.float64)
+    flat_point, flat_grad = point.view(-1), grad.view(-1)
+    base = float(f(point))
+    for i in range(flat_point.numel()):
+        original = flat_point[i].item()
+        flat_point[i] = original + eps
+        plus = float(f(point))
+        flat_point[i] = original - eps
+        minus = float(f(point))
+        flat_point[i] = original
+        flat_grad[i] = (plus - base) / eps if one_sided else (plus - minus) / (2 * eps)
+    return grad
 
 
 def _close(found: Any, expected: torch.Tensor, rtol: float, atol: float) -> bool:
@@ -47,10 +75,12 @@ def judge_gradient_checker(values: dict[str, Any], seed: int) -> str:
             (" with the default eps" if eps is None else f" with eps={eps:g}")
         if not (type(found.get("x")) is torch.Tensor and found["x"].dtype == x.dtype and torch.equal(found["x"], x)):
             return f"{where} changed x"
+        if found.get("nudged_x") is not False:
+            return f"{where} nudged x itself in place: nudge a float64 copy (x.double() is x when x is float64)"
         result = found.get("gradient")
         if not (type(result) is torch.Tensor and result.shape == x.shape and result.dtype == torch.float64):
             return f"{where} did not return a float64 tensor of x's shape"
-        expected = central_difference(weights, x, 1e-6 if eps is None else eps)
+        expected = central_difference(CoupledFunction(weights.double(), as_float=True), x, 1e-6 if eps is None else eps)
         if not _close(result, expected, 1e-5, 1e-6):
             return f"{where} differs from the central difference (f(x + eps·e_i) - f(x - eps·e_i)) / (2·eps)"
     errors = _list(values, "errors", 4)
@@ -123,3 +153,76 @@ def judge_accumulated_grad(values: dict[str, Any], seed: int) -> str:
 
 
 JUDGES = {"ex1-tests": judge_gradient_checker, "ex2-tests": judge_ce_grad, "ex3-tests": judge_accumulated_grad}
+
+
+# --- EXPECTED: what the visible checks compare with, for their fixed inputs --------------------------
+
+def _relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    a64, b64 = a.double(), b.double()
+    return ((a64 - b64).abs().max() / (a64.abs() + b64.abs()).max().clamp(min=torch.finfo(torch.float64).tiny)).item()
+
+
+def _numerical_gradient_expected(seed: int) -> list[dict[str, Any]]:
+    results = []
+    for weights, x, eps, _ in gradient_check_inputs(seed):
+        f = lambda t, w=weights.double(): check_function(w, t)  # noqa: E731 - the check's f, in float64
+        used = 1e-6 if eps is None else eps
+        results.append({"central": central_difference(f, x, used).tolist(),
+                        "one_sided": central_difference(f, x, used, one_sided=True).tolist()})
+    return results
+
+
+def _relative_error_expected(seed: int) -> dict[str, Any]:
+    a, b = relative_error_inputs(seed)
+    a64, b64 = a.double(), b.double()
+    a32, b32 = a.float(), b.float()
+    largest = (a64 - b64).abs().max().item()
+    mistakes = [  # in the order the check tries them: the most specific formula first
+        ["relerr-float32", [((a32 - b32).abs().max() / (a32.abs() + b32.abs()).max()).item()]],
+        ["relerr-no-abs", [((a64 - b64).max() / (a64.abs() + b64.abs()).max()).item()]],
+        ["relerr-not-max", [((a64 - b64).abs().mean() / (a64.abs() + b64.abs()).mean()).item(),
+                            ((a64 - b64).abs().mean() / (a64.abs() + b64.abs()).max()).item(),
+                            ((a64 - b64).abs().sum() / (a64.abs() + b64.abs()).sum()).item()]],
+        ["relerr-elementwise", [((a64 - b64).abs() / (a64.abs() + b64.abs())).max().item()]],
+        ["relerr-scale", [largest / b64.abs().max().item(), largest / a64.abs().max().item(),
+                          largest / max(a64.abs().max().item(), b64.abs().max().item())]],
+    ]
+    near, exact = (torch.tensor(values, dtype=torch.float64) for values in TINY_PAIR)
+    return {"value": _relative_error(a, b), "mistakes": mistakes, "tiny": _relative_error(near, exact)}
+
+
+def _ce_expected(seed: int) -> dict[str, Any]:
+    batch = ce_check_inputs(seed)
+    logits, targets = batch["logits"], batch["targets"]
+    n, classes = logits.shape
+    one_hot = F.one_hot(targets, classes).float()
+    mistakes = [  # in the order the check tries them, after no-mean and sign (which it derives from float32)
+        ["cegrad-softmax-dim", ((torch.softmax(logits, dim=0) - one_hot) / n).tolist()],
+        ["cegrad-no-softmax", ((logits - one_hot) / n).tolist()],
+        ["cegrad-log-softmax", ((torch.log_softmax(logits, dim=1) - one_hot) / n).tolist()],
+        ["cegrad-divide-by-classes", ((torch.softmax(logits, dim=1) - one_hot) / classes).tolist()],
+    ]
+    return {"float32": _autograd_ce(logits, targets).tolist(), "mistakes": mistakes,
+            "float64": _autograd_ce(batch["logits64"], batch["targets64"]).tolist(),
+            "big": _autograd_ce(batch["big"], batch["big_targets"]).tolist(),
+            "missing": _autograd_ce(logits, batch["missing"]).tolist()}
+
+
+def _accumulated_expected(seed: int) -> list[list[Any]]:
+    singles = []
+    for inputs, w, _ in accumulate_check_inputs(seed):
+        leaf = w.clone().requires_grad_(True)
+        singles.append(torch.autograd.grad(counting_loss(inputs)(leaf), leaf)[0].tolist())
+    return singles
+
+
+def _per_seed(build: Callable[[int], Any]) -> Callable[[], dict[str, Any]]:
+    return lambda: {str(seed): build(seed) for seed in CHECK_SEEDS}
+
+
+EXPECTED = {
+    "lesson05-numerical-gradient": _per_seed(_numerical_gradient_expected),
+    "lesson05-relative-error": _per_seed(_relative_error_expected),
+    "lesson05-ce-grad": _per_seed(_ce_expected),
+    "lesson05-accumulated-grad": _per_seed(_accumulated_expected),
+}
