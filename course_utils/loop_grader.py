@@ -36,7 +36,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from course_utils.checks import expected as stored
 from course_utils.checks.core import CheckFailed
 from course_utils.data import RAW_MAX, make_course_data
-from course_utils.diagnoses import Diagnosis, by_code
+from course_utils.diagnoses import Diagnosis, ForbiddenCall, by_code
 from course_utils.recipe import DEFAULT_RECIPE, TrainingRecipe, default_loaders, default_model, default_optimizer
 
 # Thresholds of the convergence check, from measurement: with the default recipe the worst of
@@ -65,9 +65,11 @@ _FAMILIES = {
     "fit-earlier-train": "earlier-exercise", "fit-earlier-evaluate": "earlier-exercise",
     "model-moved-every-batch": "device", "eval-model-moved-every-batch": "device",
     "fit-model-moved-every-epoch": "device",
-    "eval-swapped": "interface", "crashed": "interface", "eval-crashed": "interface", "fit-crashed": "interface",
+    "eval-swapped": "interface", "train-crashed": "interface", "eval-crashed": "interface", "fit-crashed": "interface",
     "returned-in-loop": "data", "eval-returned-in-loop": "data", "step-after-loop": "optimizer",
     "loss-divided-twice": "metrics", "eval-loss-divided-twice": "metrics",
+    "train-library-loss": "not-allowed", "eval-library-loss": "not-allowed", "eval-library-metric": "not-allowed",
+    "train-own-optimizer": "not-allowed", "fit-own-optimizer": "not-allowed",
 }
 _FUNCTION_OF = {"eval": "evaluate", "fit": "fit", "no-convergence": "fit"}
 
@@ -164,7 +166,7 @@ CATALOGUE = (
         "call model.to(device) once, before the loop over epochs: moving it again every epoch only adds work."),
     Bug("eval-swapped", "evaluate returned (accuracy, loss): the two values are swapped",
         "return the loss first and the accuracy second: return mean_loss, accuracy."),
-    Bug("crashed", "train_one_epoch raised an error",
+    Bug("train-crashed", "train_one_epoch raised an error",
         "the found line shows where. To see it on the lesson's own data, run train_one_epoch(model, train_loader, "
         "nn.CrossEntropyLoss(), default_optimizer(model), device) in a new cell: section 1 defines model, "
         "train_loader and device."),
@@ -190,8 +192,30 @@ CATALOGUE = (
         "number of samples",
         "criterion(logits, yb).item() is already the batch's mean: add it times len(yb), then divide by the "
         "number of samples."),
+    Bug("train-library-loss", "train_one_epoch computes the loss with a loss function of its own, not the criterion "
+        "it was given", "call criterion(logits, yb): the caller chooses the loss, and fit passes its own on."),
+    Bug("train-own-optimizer", "train_one_epoch builds an optimizer of its own",
+        "step the `optimizer` argument: a new optimizer inside the function loses the caller's settings and momentum."),
+    Bug("eval-library-loss", "evaluate computes the loss with a loss function of its own, not the criterion it "
+        "was given", "call criterion(logits, yb) and weight it by len(yb): the exercise asks you to compute it."),
+    Bug("eval-library-metric", "evaluate computes the accuracy with a library metric",
+        "count (logits.argmax(dim=1) == yb).sum().item() and divide by the number of samples yourself."),
+    Bug("fit-own-optimizer", "fit builds an optimizer of its own",
+        "pass fit's `optimizer` argument on to train_one_epoch; a new one loses the caller's settings and momentum."),
 )
 BUGS = by_code(CATALOGUE)
+
+_LOSSES = ("torch.nn.functional.cross_entropy", "torch.nn.functional.nll_loss", "torch.nn.CrossEntropyLoss",
+           "torch.nn.NLLLoss")
+# What the grader's source scan forbids: the exercises ask for the loop with the criterion and optimizer
+# passed in, and evaluate asks for loss and accuracy computed by hand (scikit-learn ships with the course).
+FORBIDDEN_CALLS = (
+    ForbiddenCall("ex1-tests", "train_one_epoch", _LOSSES, "train-library-loss"),
+    ForbiddenCall("ex1-tests", "train_one_epoch", ("torch.optim",), "train-own-optimizer"),
+    ForbiddenCall("ex2-tests", "evaluate", (*_LOSSES, "sklearn.metrics.log_loss"), "eval-library-loss"),
+    ForbiddenCall("ex2-tests", "evaluate", ("sklearn.metrics", "torchmetrics"), "eval-library-metric"),
+    ForbiddenCall("ex3-tests", "fit", ("torch.optim",), "fit-own-optimizer"),
+)
 
 
 @dataclass(frozen=True)
@@ -542,7 +566,7 @@ def run_learner(function: Callable[..., Any], *args: Any) -> tuple[Any, Exceptio
 _NOT_LEARNER_CODE = tuple({str(Path(module.__file__).parent) for module in (torch, tqdm)}
                           | {str(Path(__file__).parent)}
                           | {sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")})
-_CRASH_CODES = {"train_one_epoch": "crashed", "evaluate": "eval-crashed", "fit": "fit-crashed"}
+_CRASH_CODES = {"train_one_epoch": "train-crashed", "evaluate": "eval-crashed", "fit": "fit-crashed"}
 
 
 def where_it_raised(error: BaseException) -> str:

@@ -428,7 +428,7 @@ BUGGY = [
                "return total_loss / total_samples, correct / total_samples",
                "return correct / total_samples, total_loss / total_samples"), "eval-swapped"),
     train("float-targets-crash", mutate(CANONICAL_TRAIN, "criterion(model(features), targets)",
-          "criterion(model(features), targets.float())"), "crashed"),
+          "criterion(model(features), targets.float())"), "train-crashed"),
     evaluation("argmax-over-the-batch-crash", mutate(CANONICAL_EVALUATE, "logits.argmax(dim=1)", "logits.argmax(dim=0)"),
                "eval-crashed"),
     fitting("fit-unpacks-three-values-crash", mutate(CANONICAL_FIT, "val_loss, accuracy = evaluate(",

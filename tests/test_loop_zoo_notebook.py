@@ -1,4 +1,4 @@
-"""The bug zoo through lesson 07's real grade cells (visible and hidden tests), in a live kernel."""
+"""The bug zoo through lesson 07's real grade cells, in a live kernel, as a student sees each message."""
 
 import copy
 
