@@ -164,7 +164,7 @@ CATALOGUE = (
         "xb, yb = xb.to(device), yb.to(device)."),
     Bug("fit-model-moved-every-epoch", "fit moved the model to the device again inside the loop over epochs",
         "call model.to(device) once, before the loop over epochs: moving it again every epoch only adds work."),
-    Bug("eval-swapped", "evaluate returned (accuracy, loss): the two values are swapped",
+    Bug("eval-swapped", "the loss and the accuracy came back swapped, as (accuracy, loss)",
         "return the loss first and the accuracy second: return mean_loss, accuracy."),
     Bug("train-crashed", "train_one_epoch raised an error",
         "the found line shows where. To see it on the lesson's own data, run train_one_epoch(model, train_loader, "
