@@ -161,3 +161,43 @@ def test_a_fit_that_crashes_in_a_broken_train_one_epoch_reached_by_another_name_
     assert codes_in(str(info.value))[0] == "fit-earlier-train", str(info.value)
     with pytest.raises(CheckFailed, match="fit raised an error: KeyError"):
         loop_grader.check_fit(fit)
+
+
+def loops_that_train_or_score(module) -> list[str]:
+    """Functions of ``module`` with a for loop that calls backward and step, or argmax: a correct answer's shape."""
+    import ast
+    import inspect
+
+    found = []
+    for node in ast.walk(ast.parse(inspect.getsource(module))):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for loop in (n for n in ast.walk(node) if isinstance(n, ast.For)):
+                called = {n.func.attr for n in ast.walk(loop) if isinstance(n, ast.Call)
+                          and isinstance(n.func, ast.Attribute)}
+                if {"backward", "step"} <= called or "argmax" in called:
+                    found.append(node.name)
+    return found
+
+
+@pytest.mark.parametrize("module", [loop_grader, fit_grader], ids=lambda m: m.__name__)
+def test_the_visible_checks_ship_no_correct_loop(module):
+    """Issue 18: expected results are stored data (course expected), the stand-ins of fit train nothing."""
+    assert loops_that_train_or_score(module) == []
+    assert not [name for name in vars(module) if "reference" in name.lower()]
+
+
+def test_fit_is_judged_with_stand_ins_that_return_made_up_numbers():
+    """The history must hold what the stand-ins returned, so a fit that rounds or recomputes them fails."""
+    assert len({fit_grader.fake_train_loss(call) for call in range(1, 6)}) == 5
+    rounded = define(CANONICAL_FIT.replace('"loss": loss,', '"loss": round(loss, 3),'))
+    with pytest.raises(CheckFailed, match=r"\[fit-values\]") as info:
+        loop_grader.check_fit(rounded["fit"])
+    assert "stand-ins" in str(info.value)
+
+
+def test_a_crash_says_where_in_the_learners_code():
+    source = mutate(CANONICAL_EVALUATE, "logits.argmax(dim=1)", "logits.argmax(dim=0)")
+    message = message_of("evaluate", source)
+    assert codes_in(message) == ["eval-crashed"]
+    assert "RuntimeError raised at line" in message and "of evaluate" in message
+    assert "run the lesson's example cell" not in message

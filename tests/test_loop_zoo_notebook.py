@@ -70,3 +70,13 @@ def test_a_correct_fit_keeps_its_points_when_train_one_epoch_is_broken(grade_wit
     errors, printed = grade_with_variants["fit-beside-a-broken-train"]
     assert errors == ""
     assert "Exercise 1 (train_one_epoch) still fails" in printed and "Exercise 3" in printed
+
+
+@pytest.mark.parametrize("variant", [v for v in BUGGY if v.bug.endswith("crashed")], ids=lambda v: v.name)
+def test_a_crash_names_the_line_of_the_learners_cell(grade_with_variants, variant):
+    """Issue 17: no 'example cell' that does not exist; the message quotes the line that raised, from the cell."""
+    error = grade_with_variants[variant]
+    found = next(line for line in error.splitlines() if line.strip().startswith("found:"))
+    changed = next(line.strip() for line in variant.source.splitlines() if line.strip() in found)
+    assert f"of {variant.function}: {changed}" in found, found
+    assert "example cell" not in error
