@@ -201,3 +201,21 @@ def test_a_crash_says_where_in_the_learners_code():
     assert codes_in(message) == ["eval-crashed"]
     assert "RuntimeError raised at line" in message and "of evaluate" in message
     assert "run the lesson's example cell" not in message
+
+
+def test_zero_grad_right_after_step_is_accepted_and_the_text_says_so():
+    """Issue 17: lessons 06 and 07 agree that zeroing right after step() is a correct placement."""
+    from course_tools.notebooks import read_notebook
+    from tests.helpers import ROOT
+
+    lesson = "07_epoch_loop_gpu"
+    cells = {cell.id: " ".join(cell.source.split())
+             for cell in read_notebook(ROOT / "solutions" / lesson / f"{lesson}.ipynb").cells}
+    assert "Zeroing right after `optimizer.step()` instead is just as correct" in cells["device-text"]
+    assert "zeroing right after the step is fine too" in cells["ex1-text"]
+    after_step = [v for v in CORRECT if v.function == "train_one_epoch"
+                  and v.source.index("optimizer.step()") < v.source.rindex("zero_grad(")]
+    assert after_step, "the zoo keeps a correct loop that zeroes right after the step"
+    for variant in after_step:
+        grade(variant)
+    assert "or right after optimizer.step()" in BUGS["accumulated-gradients"].hint
