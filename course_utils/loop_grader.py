@@ -70,6 +70,7 @@ _FAMILIES = {
     "loss-divided-twice": "metrics", "eval-loss-divided-twice": "metrics",
     "train-library-loss": "not-allowed", "eval-library-loss": "not-allowed", "eval-library-metric": "not-allowed",
     "train-own-optimizer": "not-allowed", "fit-own-optimizer": "not-allowed",
+    "hard-coded-device": "device", "eval-hard-coded-device": "device",
 }
 _FUNCTION_OF = {"eval": "evaluate", "fit": "fit", "no-convergence": "fit"}
 
@@ -192,6 +193,12 @@ CATALOGUE = (
         "number of samples",
         "criterion(logits, yb).item() is already the batch's mean: add it times len(yb), then divide by the "
         "number of samples."),
+    Bug("hard-coded-device", "tensors or the model went to a device written in the code, not to `device`",
+        "move with .to(device), the function's own argument, never .cuda() or .to('cuda'): the caller decides "
+        "where training runs, and a machine without a GPU has no 'cuda'."),
+    Bug("eval-hard-coded-device", "tensors or the model went to a device written in the code, not to `device`",
+        "move with .to(device), the function's own argument, never .cuda() or .to('cuda'): the caller decides "
+        "where evaluation runs, and a machine without a GPU has no 'cuda'."),
     Bug("train-library-loss", "train_one_epoch computes the loss with a loss function of its own, not the criterion "
         "it was given", "call criterion(logits, yb): the caller chooses the loss, and fit passes its own on."),
     Bug("train-own-optimizer", "train_one_epoch builds an optimizer of its own",
@@ -270,15 +277,43 @@ def _names_a_device(args: tuple, kwargs: dict) -> bool:
 _BATCH_TAG = "_course_batch"  # the number of the batch a tensor came from, kept through .to(device)
 
 
+def target_device(func: Callable[..., Any], args: tuple, kwargs: dict) -> torch.device | None:
+    """The device a ``.to(...)`` or ``.cuda()`` call sends a tensor to; None when it names none."""
+    if func is torch.Tensor.cuda:
+        return torch.device("cuda")
+    if func is not torch.Tensor.to or not _names_a_device(args, kwargs):
+        return None
+    if args[1:] and isinstance(args[1], torch.Tensor):
+        return args[1].device
+    try:
+        return torch._C._nn._parse_to(*args[1:], **kwargs)[0]
+    except (TypeError, RuntimeError):
+        return None
+
+
+def _named_in_code(device: torch.device | None) -> bool:
+    """The checks always pass the CPU as ``device``: any other target was written into the learner's code."""
+    return device is not None and device.type != "cpu"
+
+
 class Unmoved(torch.Tensor):
-    """A batch tensor as the probe loader yields it; ``.to(device)`` or ``.cuda()`` makes it plain."""
+    """A batch tensor as the probe loader yields it; ``.to(device)`` or ``.cuda()`` makes it plain.
+
+    A move to another device than the ``device`` argument (the CPU, in the checks) is recorded and
+    not made, so ``.cuda()`` is diagnosed the same on machines with and without a GPU.
+    """
 
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN206
         kwargs = kwargs or {}
-        result = super().__torch_function__(func, types, args, kwargs)
-        moved = func is torch.Tensor.cuda or (func is torch.Tensor.to and _names_a_device(args, kwargs))
-        if not moved:
+        target = target_device(func, args, kwargs)
+        if _named_in_code(target):
+            if (recorder := _ACTIVE.get()) is not None:
+                recorder.counts["hard-coded-device"] += 1
+            result = args[0]
+        else:
+            result = super().__torch_function__(func, types, args, kwargs)
+        if target is None:
             return result
         plain = _plain(result)
         if (batch := getattr(args[0], _BATCH_TAG, None)) is not None:
@@ -379,16 +414,19 @@ class ProbeModel(nn.Module):
         return output
 
     def to(self, *args: Any, **kwargs: Any) -> ProbeModel:  # noqa: D102 - nn.Module.to, recorded
-        recorder = _ACTIVE.get()
-        if recorder is not None and torch._C._nn._parse_to(*args, **kwargs)[0] is not None:
-            recorder.model_moves.append(recorder.batch)
-        return super().to(*args, **kwargs)
+        device = torch._C._nn._parse_to(*args, **kwargs)[0]
+        return self._moved(device) if device is not None else super().to(*args, **kwargs)
 
     def cuda(self, device: Any = None) -> ProbeModel:  # noqa: D102 - nn.Module.cuda, recorded
+        return self._moved(torch.device("cuda"))
+
+    def _moved(self, device: torch.device) -> ProbeModel:
+        """Record a move; make it only to the CPU, the ``device`` the checks pass (see :class:`Unmoved`)."""
         recorder = _ACTIVE.get()
         if recorder is not None:
             recorder.model_moves.append(recorder.batch)
-        return super().cuda(device)
+            recorder.counts["hard-coded-device"] += _named_in_code(device)
+        return self if _named_in_code(device) else super().to(device)
 
 
 def _logits_kind(received: torch.Tensor, recorder: _Recorder) -> str:
@@ -622,6 +660,10 @@ def _mode_and_device_findings(recorder: _Recorder, *, training: bool) -> list[Fi
             findings.append(Finding("eval-mode", f"the model was in train mode in {passes(n)}"))
         if n := sum(f.grad_enabled for f in forwards):
             findings.append(Finding("eval-grad", f"gradient tracking was on in {passes(n)}"))
+    if n := recorder.counts["hard-coded-device"]:
+        findings.append(Finding("hard-coded-device" if training else "eval-hard-coded-device",
+                                f"{times(n)} a batch or the model was sent to a device written in the code (cuda), "
+                                "while the `device` argument was the CPU"))
     if n := sum(not f.moved for f in forwards):
         findings.append(Finding("inputs-not-moved", f"{passes(n)} received inputs that never went through .to(device)"))
     if n := sum(not c.targets_moved for c in calls):

@@ -447,4 +447,8 @@ BUGGY = [
     evaluation("evaluate-batch-means-divided-by-samples", mutate(CANONICAL_EVALUATE,
                "total_loss += criterion(logits, targets).item() * len(targets)",
                "total_loss += criterion(logits, targets).item()"), "eval-loss-divided-twice"),
+    train("cuda-hard-coded", mutate(CANONICAL_TRAIN, "features.to(device), targets.to(device)",
+          "features.cuda(), targets.cuda()"), "hard-coded-device"),
+    evaluation("evaluate-cuda-string", mutate(CANONICAL_EVALUATE, "features.to(device), targets.to(device)",
+               'features.to("cuda"), targets.to("cuda")'), "eval-hard-coded-device"),
 ]
