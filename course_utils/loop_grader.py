@@ -15,7 +15,6 @@ marker subclass that turns into a plain tensor only through ``.to(device)`` or `
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 import sysconfig
 import traceback
@@ -618,7 +617,8 @@ def where_it_raised(error: BaseException) -> str:
     return f"at line {frame.lineno} of {frame.name}" + (f": {line[:120]}" if line else "")
 
 
-def crashed(name: str, error: Exception, *, on: str = "a model, loader, criterion and device like the lesson's") -> CheckFailed:
+def crashed(name: str, error: Exception, *,
+            on: str = "a model, loader, criterion and device like the lesson's") -> CheckFailed:
     """The message for a learner's function that raised instead of returning: which error, where, how to see it."""
     bug = BUGS[_CRASH_CODES[name]]
     lines = f"{type(error).__name__}: {error}".strip().splitlines() or [type(error).__name__]
@@ -704,7 +704,8 @@ def _skipped(recorder: _Recorder, loader: ProbeLoader, scenario: Scenario, *, tr
     if training:
         seen_batches, seen_samples = _seen(recorder)
         complete = seen_batches >= batches
-        saw = f"the model saw {of(seen_batches, batches, 'batches')} ({of(seen_samples, scenario.n_samples, 'samples')})"
+        saw = (f"the model saw {of(seen_batches, batches, 'batches')} "
+               f"({of(seen_samples, scenario.n_samples, 'samples')})")
     else:
         seen_samples = sum(f.size for f in recorder.forwards)
         complete = seen_samples >= scenario.n_samples
@@ -815,8 +816,9 @@ def _check_train_scenario(train_one_epoch: Callable[..., Any], scenario: Scenari
     if not findings:
         wanted = _stored_parameters(scenario)
         if not _same_parameters(model.net.parameters(), wanted):
+            gap = _largest_difference(model.net.parameters(), wanted)
             findings.append(Finding("trajectory", f"after {batches} batches the parameters differ from a correct "
-                                                  f"loop's by up to {_largest_difference(model.net.parameters(), wanted):.3g}"))
+                                                  f"loop's by up to {gap:.3g}"))
     if findings:
         fail(findings, function="train_one_epoch", expected=expected)
 

@@ -62,9 +62,11 @@ def judge_train_one_epoch(values: dict[str, Any], seed: int) -> str:
         model, train, _, optimizer = build(seed)
         loss = reference_epoch(model, train, nn.CrossEntropyLoss(), optimizer, torch.device("cpu"))
         if not tensors_close(values.get(f"{key}parameters"), [p.detach() for p in model.parameters()]):
-            return f"{where}the parameters after one epoch differ from PyTorch's reference loop on the same seeded batches"
+            return (f"{where}the parameters after one epoch differ from PyTorch's reference loop "
+                    "on the same seeded batches")
         if not close(values.get(f"{key}loss"), loss):
-            return f"{where}the returned loss {_shown(values.get(f'{key}loss'))} is not the mean loss per sample ({loss:.6f})"
+            found = _shown(values.get(f"{key}loss"))
+            return f"{where}the returned loss {found} is not the mean loss per sample ({loss:.6f})"
     return ""
 
 
