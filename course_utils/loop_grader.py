@@ -69,7 +69,8 @@ _FAMILIES = {
     "loss-divided-twice": "metrics", "eval-loss-divided-twice": "metrics",
     "train-library-loss": "not-allowed", "eval-library-loss": "not-allowed", "eval-library-metric": "not-allowed",
     "train-own-optimizer": "not-allowed", "fit-own-optimizer": "not-allowed",
-    "hard-coded-device": "device", "eval-hard-coded-device": "device",
+    "hard-coded-device": "device", "eval-hard-coded-device": "device", "grad-modified": "gradients",
+    "scaled-loss": "gradients", "optimizer-changed": "optimizer",
 }
 _FUNCTION_OF = {"eval": "evaluate", "fit": "fit", "no-convergence": "fit"}
 
@@ -198,6 +199,14 @@ CATALOGUE = (
     Bug("eval-hard-coded-device", "tensors or the model went to a device written in the code, not to `device`",
         "move with .to(device), the function's own argument, never .cuda() or .to('cuda'): the caller decides "
         "where evaluation runs, and a machine without a GPU has no 'cuda'."),
+    Bug("grad-modified", "the gradients were changed between loss.backward() and optimizer.step()",
+        "step with the gradients as backward() left them: the loss is already a batch mean, so do not divide "
+        "or clip them here (clipping comes in lesson 08)."),
+    Bug("scaled-loss", "backward() ran on a multiple of the criterion's loss, not on the loss itself",
+        "call loss.backward() on criterion(logits, yb) as it is: the criterion already averages over the batch, "
+        "so multiplying it (by len(yb), for instance) scales every step."),
+    Bug("optimizer-changed", "train_one_epoch changed the settings of the optimizer it was given",
+        "leave the optimizer's learning rate and momentum as the caller set them: train_one_epoch only steps it."),
     Bug("train-library-loss", "train_one_epoch computes the loss with a loss function of its own, not the criterion "
         "it was given", "call criterion(logits, yb): the caller chooses the loss, and fit passes its own on."),
     Bug("train-own-optimizer", "train_one_epoch builds an optimizer of its own",
@@ -353,7 +362,10 @@ class _Recorder:
         self.backwards = 0
         self.backwards_since_step = 0
         self.batches_with_backward: set[int] = set()
-        self.fresh_grads: dict[int, torch.Tensor] = {}
+        self.fresh_grads: dict[int, torch.Tensor] = {}  # each parameter's gradient from the latest backward
+        self.step_grads: dict[int, torch.Tensor | None] = {}  # each parameter's .grad at the latest step
+        self.first_gradient: list[torch.Tensor] = []  # every parameter's .grad when the first step ran
+        self.step_norms: list[float] = []  # the sum of squares of all parameters after every step
         self.step_batches: list[int] = []
         self.counts: Counter[str] = Counter()  # steps that showed a problem, by bug code
         self.tracked: list[tuple[int, weakref.ref]] = []
@@ -470,10 +482,17 @@ class ProbeSGD(torch.optim.SGD):
         recorder = _ACTIVE.get()
         if recorder is not None:
             self._inspect(recorder)
-        return super().step(closure)
+        result = super().step(closure)
+        if recorder is not None:
+            parameters = [p for group in self.param_groups for p in group["params"]]
+            recorder.step_norms.append(sum(float(p.detach().double().square().sum()) for p in parameters))
+        return result
 
     def _inspect(self, recorder: _Recorder) -> None:
         recorder.step_batches.append(recorder.batch)
+        if not recorder.first_gradient:
+            recorder.first_gradient = [torch.zeros_like(p) if p.grad is None else p.grad.detach().clone()
+                                       for group in self.param_groups for p in group["params"]]
         if recorder.graph_kept_alive():
             recorder.counts["graph-kept"] += 1
         if recorder.batch not in recorder.batches_with_backward:
@@ -481,18 +500,25 @@ class ProbeSGD(torch.optim.SGD):
         if recorder.backwards_since_step == 0:
             return  # no gradient of its own to compare with: a second step, or a step before backward
         recorder.backwards_since_step = 0
-        cleared = accumulated = False
+        cleared = accumulated = modified = False
         for group in self.param_groups:
             for parameter in group["params"]:
-                fresh = recorder.fresh_grads.get(id(parameter))
+                fresh, grad = recorder.fresh_grads.get(id(parameter)), parameter.grad
                 if fresh is None:
                     continue
-                if _zeroed(parameter.grad) and not _zeroed(fresh):
+                previous = recorder.step_grads.get(id(parameter))
+                if _zeroed(grad) and not _zeroed(fresh):
                     cleared = True
-                elif parameter.grad is not None and not torch.allclose(parameter.grad, fresh, **_TOLERANCE):
-                    accumulated = True
+                elif grad is not None and not torch.allclose(grad, fresh, **_TOLERANCE):
+                    # the last step's gradient still in .grad is accumulation; anything else was changed by hand
+                    if previous is not None and torch.allclose(grad, fresh + previous, **_TOLERANCE):
+                        accumulated = True
+                    else:
+                        modified = True
+                recorder.step_grads[id(parameter)] = None if grad is None else grad.detach().clone()
         recorder.counts["cleared-before-step"] += cleared
         recorder.counts["accumulated-gradients"] += accumulated and not cleared
+        recorder.counts["grad-modified"] += modified and not (cleared or accumulated)
 
 
 class ProbeLoader:
@@ -631,9 +657,50 @@ def crashed(name: str, error: Exception, *,
     )
 
 
-def _stored_parameters(scenario: Scenario) -> list[torch.Tensor]:
-    """The parameters a correct epoch leaves on ``scenario`` (stored data, see :class:`Scenario`)."""
-    return [stored.tensor(values) for values in stored.load(TRAIN_EXPECTED)[scenario.name]]
+def _stored_epoch(scenario: Scenario) -> tuple[list[torch.Tensor], list[float], list[torch.Tensor]]:
+    """A correct epoch on ``scenario`` (stored data, see :class:`Scenario`): the parameters it leaves, the sum
+    of squares of the parameters after every step, and the gradient its first step applies."""
+    data = stored.load(TRAIN_EXPECTED)[scenario.name]
+    return ([stored.tensor(values) for values in data["parameters"]], data["step_norms"],
+            [stored.tensor(values) for values in data["first_gradient"]])
+
+
+def _scale_of(found: list[torch.Tensor], wanted: list[torch.Tensor]) -> float | None:
+    """c when ``found`` is c times ``wanted`` (the whole gradient, one common factor); None otherwise."""
+    if len(found) != len(wanted) or any(f.shape != w.shape for f, w in zip(found, wanted)):
+        return None
+    f = torch.cat([t.flatten().double() for t in found])
+    w = torch.cat([t.flatten().double() for t in wanted])
+    if not bool(w.abs().sum()):
+        return None
+    scale = float(f @ w / (w @ w))
+    return scale if torch.allclose(f, scale * w, rtol=1e-4, atol=1e-7) else None
+
+
+def _settings_findings(optimizer: torch.optim.Optimizer, scenario: Scenario) -> list[Finding]:
+    """The optimizer's settings after the epoch against those it was given."""
+    given = {"lr": scenario.recipe.learning_rate, "momentum": scenario.recipe.momentum}
+    changed = [f"{name} {value:g} -> {group[name]:g}" for group in optimizer.param_groups
+               for name, value in given.items() if group[name] != value]
+    return [Finding("optimizer-changed", "the optimizer's settings were changed: " + ", ".join(changed))] if changed else []
+
+
+def _trajectory_finding(recorder: _Recorder, model: ProbeModel, scenario: Scenario, batches: int) -> Finding | None:
+    """What differs from a correct epoch, as precisely as the records allow; None when nothing does."""
+    parameters, step_norms, first_gradient = _stored_epoch(scenario)
+    if _same_parameters(model.net.parameters(), parameters):
+        return None
+    gap = _largest_difference(model.net.parameters(), parameters)
+    scale = _scale_of(recorder.first_gradient, first_gradient)
+    if scale is not None and not math.isclose(scale, 1.0, rel_tol=1e-3):
+        return Finding("scaled-loss", f"the first step applied {scale:.4g} times the gradient of the batch's mean "
+                                      f"loss; after {batches} batches the parameters differ by up to {gap:.3g}")
+    first = next((step for step, (found, wanted) in enumerate(zip(recorder.step_norms, step_norms), 1)
+                  if not math.isclose(found, wanted, rel_tol=1e-6, abs_tol=1e-9)), len(step_norms))
+    batch = recorder.step_batches[first - 1] if first <= len(recorder.step_batches) else first
+    return Finding("trajectory", f"the parameters first differ from a correct loop's after step {first} of "
+                                 f"{len(step_norms)}, which used the loader's batch {batch}; after {batches} "
+                                 f"batches by up to {gap:.3g}")
 
 
 def _largest_difference(found: Iterable[torch.Tensor], wanted: Iterable[torch.Tensor]) -> float:
@@ -662,8 +729,8 @@ def _mode_and_device_findings(recorder: _Recorder, *, training: bool) -> list[Fi
             findings.append(Finding("eval-grad", f"gradient tracking was on in {passes(n)}"))
     if n := recorder.counts["hard-coded-device"]:
         findings.append(Finding("hard-coded-device" if training else "eval-hard-coded-device",
-                                f"{times(n)} a batch or the model was sent to a device written in the code (cuda), "
-                                "while the `device` argument was the CPU"))
+                                f"a batch or the model was sent to cuda {times(n)}, while the `device` argument "
+                                "was the CPU"))
     if n := sum(not f.moved for f in forwards):
         findings.append(Finding("inputs-not-moved", f"{passes(n)} received inputs that never went through .to(device)"))
     if n := sum(not c.targets_moved for c in calls):
@@ -808,17 +875,17 @@ def _check_train_scenario(train_one_epoch: Callable[..., Any], scenario: Scenari
     if n := recorder.counts["cleared-before-step"]:
         findings.append(Finding("cleared-before-step", f"at {of(n, recorder.steps, 'optimizer steps')} every .grad was "
                                                        "zero although backward() had just computed gradients"))
+    if n := recorder.counts["grad-modified"]:
+        findings.append(Finding("grad-modified", f"at {of(n, recorder.steps, 'optimizer steps')} .grad was not what "
+                                                 "loss.backward() had just computed (scaled, clipped or replaced)"))
     if n := recorder.counts["accumulated-gradients"]:
         findings.append(Finding("accumulated-gradients", f"at {of(n, recorder.steps, 'optimizer steps')} .grad "
                                                          "held more than that batch's gradient: earlier batches' "
                                                          "were added in"))
     findings += _loss_findings(result, recorder, scenario.n_samples)
-    if not findings:
-        wanted = _stored_parameters(scenario)
-        if not _same_parameters(model.net.parameters(), wanted):
-            gap = _largest_difference(model.net.parameters(), wanted)
-            findings.append(Finding("trajectory", f"after {batches} batches the parameters differ from a correct "
-                                                  f"loop's by up to {gap:.3g}"))
+    findings += _settings_findings(optimizer, scenario)
+    if not findings and (trajectory := _trajectory_finding(recorder, model, scenario, batches)) is not None:
+        findings.append(trajectory)
     if findings:
         fail(findings, function="train_one_epoch", expected=expected)
 

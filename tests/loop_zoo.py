@@ -451,4 +451,16 @@ BUGGY = [
           "features.cuda(), targets.cuda()"), "hard-coded-device"),
     evaluation("evaluate-cuda-string", mutate(CANONICAL_EVALUATE, "features.to(device), targets.to(device)",
                'features.to("cuda"), targets.to("cuda")'), "eval-hard-coded-device"),
+    train("gradients-divided-by-the-batch-size", mutate(CANONICAL_TRAIN, "        loss.backward()\n",
+          "        loss.backward()\n        for parameter in model.parameters():\n"
+          "            parameter.grad /= len(targets)\n"), "grad-modified"),
+    train("gradients-clipped", mutate(CANONICAL_TRAIN, "        loss.backward()\n",
+          "        loss.backward()\n        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.01)\n"),
+          "grad-modified"),
+    train("backward-on-the-batch-sum", mutate(CANONICAL_TRAIN, "        loss.backward()\n",
+          "        (loss * len(targets)).backward()\n"), "scaled-loss"),
+    train("learning-rate-changed-inside", mutate(CANONICAL_TRAIN, "    model.train()\n",
+          "    model.train()\n    for group in optimizer.param_groups:\n        group['lr'] = 0.01\n"), "optimizer-changed"),
+    train("visits-the-batches-backwards", mutate(CANONICAL_TRAIN, "for features, targets in loader:",
+          "for features, targets in reversed(list(loader)):"), "trajectory"),
 ]

@@ -16,7 +16,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from course_tools.grade.judges._compare import close, tensors_close
-from course_utils.loop_grader import EVALUATE_EXPECTED, EVALUATE_SCENARIOS, TRAIN_EXPECTED, TRAIN_SCENARIOS
+from course_utils.loop_grader import (
+    EVALUATE_EXPECTED, EVALUATE_SCENARIOS, TRAIN_EXPECTED, TRAIN_SCENARIOS,
+)
 from course_utils.verdict_probes import loop_scenario, one_sample_scenario
 
 
@@ -114,15 +116,30 @@ def judge_fit(values: dict[str, Any], seed: int) -> str:
 JUDGES = {"ex1-tests": judge_train_one_epoch, "ex2-tests": judge_evaluate, "ex3-tests": judge_fit}
 
 
-def _expected_train_one_epoch() -> dict[str, list]:
-    """Parameters after one correct epoch on each visible scenario of check_train_one_epoch."""
+def _expected_train_one_epoch() -> dict[str, dict[str, list]]:
+    """On each visible scenario of check_train_one_epoch, a correct epoch's parameters after it, the sum of
+    squares of all parameters after every step (to find the first step that differs) and the gradient the
+    first step applies (to recognise a scaled loss)."""
     results = {}
     for scenario in TRAIN_SCENARIOS:
         network = scenario.network()
         optimizer = torch.optim.SGD(network.parameters(), lr=scenario.recipe.learning_rate,
                                     momentum=scenario.recipe.momentum)
+        step_norms: list[float] = []
+        first_gradient: list[list] = []
+
+        def before_step(*_: Any, network: nn.Module = network, first_gradient: list = first_gradient) -> None:
+            if not first_gradient:
+                first_gradient.extend(p.grad.tolist() for p in network.parameters())
+
+        def after_step(*_: Any, network: nn.Module = network, step_norms: list = step_norms) -> None:
+            step_norms.append(sum(float(p.detach().double().square().sum()) for p in network.parameters()))
+
+        optimizer.register_step_pre_hook(before_step)
+        optimizer.register_step_post_hook(after_step)
         reference_epoch(network, scenario.loader(shuffle=True), nn.CrossEntropyLoss(), optimizer, torch.device("cpu"))
-        results[scenario.name] = [p.detach().tolist() for p in network.parameters()]
+        results[scenario.name] = {"parameters": [p.detach().tolist() for p in network.parameters()],
+                                  "step_norms": step_norms, "first_gradient": first_gradient}
     return results
 
 
