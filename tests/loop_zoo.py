@@ -433,7 +433,8 @@ BUGGY = [
                "eval-crashed"),
     fitting("fit-unpacks-three-values-crash", mutate(CANONICAL_FIT, "val_loss, accuracy = evaluate(",
             "val_loss, accuracy, _ = evaluate("), "fit-crashed"),
-    # real-world loop mistakes (forum threads and bug reports): indentation and double division
+    # real-world loop mistakes: indentation, and batch means divided by the number of samples (pytorch/tutorials
+    # issues 179 and 1486, Justin-A/DeepLearning101 issues 14 and 16, whose evaluate also returns (accuracy, loss))
     train("return-inside-the-loop", mutate(CANONICAL_TRAIN, "    return total_loss / total_samples",
           "        return total_loss / total_samples"), "returned-in-loop"),
     evaluation("evaluate-return-inside-the-loop", mutate(CANONICAL_EVALUATE,
