@@ -50,6 +50,18 @@ def loop_scenario(seed: int) -> tuple[nn.Module, DataLoader, DataLoader, torch.o
     return model, train, val, optimizer
 
 
+def one_sample_scenario(seed: int) -> tuple[nn.Module, DataLoader, DataLoader, torch.optim.Optimizer]:
+    """loop_scenario's smallest case: one training sample and one validation sample, a model seeded by ``seed``."""
+    features, targets = make_course_data(1, seed=7000 + seed)
+    val_features, val_targets = make_course_data(1, seed=8000 + seed)
+    model = default_model(replace(DEFAULT_RECIPE, seed=seed + 1, hidden=12))
+    train = DataLoader(TensorDataset(features / RAW_MAX, targets), batch_size=32, shuffle=True,
+                       generator=torch.Generator().manual_seed(seed))
+    val = DataLoader(TensorDataset(val_features / RAW_MAX, val_targets), batch_size=32)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    return model, train, val, optimizer
+
+
 def batching_cases(seed: int) -> list[tuple[int, int, bool]]:
     """(n_samples, batch_size, drop_last) triples drawn from ``seed``."""
     generator = torch.Generator().manual_seed(seed)
@@ -79,18 +91,28 @@ def _number(value: Any) -> float | None:
     return float(value) if type(value) in (int, float) else None
 
 
+_LOOP_CASES = (("", loop_scenario), ("one_sample_", one_sample_scenario))
+
+
 def _probe_train_one_epoch(ns: dict[str, Any], seed: int) -> Values:
-    model, train, _, optimizer = loop_scenario(seed)
-    loss = ns["train_one_epoch"](model, train, nn.CrossEntropyLoss(), optimizer, torch.device("cpu"))
-    return {"loss": _number(loss), "parameters": _parameters(model)}
+    values: Values = {}
+    for key, build in _LOOP_CASES:
+        model, train, _, optimizer = build(seed)
+        loss = ns["train_one_epoch"](model, train, nn.CrossEntropyLoss(), optimizer, torch.device("cpu"))
+        values.update({f"{key}loss": _number(loss), f"{key}parameters": _parameters(model)})
+    return values
 
 
 def _probe_evaluate(ns: dict[str, Any], seed: int) -> Values:
-    model, _, val, _ = loop_scenario(seed)
-    model.train()
-    result = ns["evaluate"](model, val, nn.CrossEntropyLoss(), torch.device("cpu"))
-    pair = list(result) if isinstance(result, tuple) and len(result) == 2 else [None, None]
-    return {"loss": _number(pair[0]), "accuracy": _number(pair[1]), "parameters": _parameters(model)}
+    values: Values = {}
+    for key, build in _LOOP_CASES:
+        model, _, val, _ = build(seed)
+        model.train()
+        result = ns["evaluate"](model, val, nn.CrossEntropyLoss(), torch.device("cpu"))
+        pair = list(result) if isinstance(result, tuple) and len(result) == 2 else [None, None]
+        values.update({f"{key}loss": _number(pair[0]), f"{key}accuracy": _number(pair[1]),
+                       f"{key}parameters": _parameters(model)})
+    return values
 
 
 def reference_epoch(model: nn.Module, loader: DataLoader, criterion: nn.Module, optimizer: torch.optim.Optimizer,

@@ -1,4 +1,4 @@
-"""The bug zoo through lesson 07's real grade cells (visible and hidden tests), in a live kernel."""
+"""The bug zoo through lesson 07's real grade cells, in a live kernel, as a student sees each message."""
 
 import copy
 
@@ -46,7 +46,8 @@ def grade_with_variants(tmp_path_factory):
             run(new_code_cell(variant.source))
             results[variant] = errors_of(run(copy.deepcopy(cells[GRADE_CELL[variant.function]])))
         # fit is judged on its own: the solution's fit keeps its points beside a broken train_one_epoch
-        run(copy.deepcopy(cells["ex3-fit"]))
+        for cell_id in SOLUTION_CELLS:  # the solutions again: the last zoo variant may have been any function's
+            run(copy.deepcopy(cells[cell_id]))
         run(new_code_cell(BROKEN_TRAIN.source))
         graded = run(copy.deepcopy(cells["ex3-tests"]))
         results["fit-beside-a-broken-train"] = (errors_of(graded), "".join(o.get("text", "") for o in graded.outputs))
@@ -69,3 +70,13 @@ def test_a_correct_fit_keeps_its_points_when_train_one_epoch_is_broken(grade_wit
     errors, printed = grade_with_variants["fit-beside-a-broken-train"]
     assert errors == ""
     assert "Exercise 1 (train_one_epoch) still fails" in printed and "Exercise 3" in printed
+
+
+@pytest.mark.parametrize("variant", [v for v in BUGGY if v.bug.endswith("crashed")], ids=lambda v: v.name)
+def test_a_crash_names_the_line_of_the_learners_cell(grade_with_variants, variant):
+    """Issue 17: no 'example cell' that does not exist; the message quotes the line that raised, from the cell."""
+    error = grade_with_variants[variant]
+    found = next(line for line in error.splitlines() if line.strip().startswith("found:"))
+    changed = next(line.strip() for line in variant.source.splitlines() if line.strip() in found)
+    assert f"of {variant.function}: {changed}" in found, found
+    assert "example cell" not in error

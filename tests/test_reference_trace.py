@@ -1,8 +1,9 @@
-"""The dataset is tuned so lesson 07's default recipe reproduces the original material's trace.
+"""The dataset is tuned so lesson 07's default recipe stays close to the running example's typical run.
 
-Original trace: loss 1.20, 0.85, 0.60, 0.45, 0.35 and accuracy 0.45, 0.60, 0.75, 0.82, 0.88.
-The course promises epochs 1 and 5 within 0.1; the reference loop below is the plain loop of
-lesson 07 (training loss per sample over the epoch, accuracy on the validation draw).
+Typical run: loss 1.20, 0.85, 0.60, 0.45, 0.35 and accuracy 0.45, 0.60, 0.75, 0.82, 0.88. The
+lesson's text promises every epoch within 0.1 (tests/test_lesson07_story.py reads the numbers from
+the executed notebook); the reference loop below is the plain loop of lesson 07 (training loss per
+sample over the epoch, accuracy on the validation draw).
 """
 
 from dataclasses import replace
@@ -47,7 +48,7 @@ def default_trace():
     return reference_trace(DEFAULT_RECIPE)
 
 
-@pytest.mark.parametrize("epoch", [1, 5])
+@pytest.mark.parametrize("epoch", [1, 2, 3, 4, 5])
 def test_default_recipe_reproduces_the_original_trace(default_trace, epoch):
     loss, accuracy = default_trace[epoch - 1]
     print("measured trace:", [(round(l, 3), round(a, 3)) for l, a in default_trace])

@@ -1,8 +1,10 @@
 """Lesson 07's re-check judges and reference answers: train_one_epoch, evaluate and fit, against PyTorch.
 
 The reference loop and evaluation live here, on the grader's side only: a module the student's
-kernel can import must never hold a complete answer. The scenario comes from
-:func:`course_utils.verdict_probes.loop_scenario`, which the kernel's probes build from the same seed.
+kernel can import must never hold a complete answer. The scenarios come from
+:func:`course_utils.verdict_probes.loop_scenario` and :func:`~course_utils.verdict_probes.one_sample_scenario`,
+which the kernel's probes build from the same seed. ``EXPECTED`` computes, with the same
+references, the stored results that the visible checks of :mod:`course_utils.loop_grader` compare with.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from course_tools.grade.judges._compare import close, tensors_close
-from course_utils.verdict_probes import loop_scenario
+from course_utils.loop_grader import (
+    EVALUATE_EXPECTED, EVALUATE_SCENARIOS, TRAIN_EXPECTED, TRAIN_SCENARIOS,
+)
+from course_utils.verdict_probes import loop_scenario, one_sample_scenario
 
 
 def reference_epoch(model: nn.Module, loader: DataLoader, criterion: nn.Module, optimizer: torch.optim.Optimizer,
@@ -47,26 +52,46 @@ def reference_evaluate(model: nn.Module, loader: DataLoader, criterion: nn.Modul
     return total / count, correct / count
 
 
+_CASES = (("", loop_scenario, ""), ("one_sample_", one_sample_scenario, "on a loader of a single sample, "))
+
+
 def judge_train_one_epoch(values: dict[str, Any], seed: int) -> str:
-    """Exercise 1: parameters and mean loss after one epoch, as PyTorch's reference loop gives them."""
-    model, train, _, optimizer = loop_scenario(seed)
-    loss = reference_epoch(model, train, nn.CrossEntropyLoss(), optimizer, torch.device("cpu"))
-    if not tensors_close(values.get("parameters"), [p.detach() for p in model.parameters()]):
-        return "the parameters after one epoch differ from PyTorch's reference loop on the same seeded batches"
-    if not close(values.get("loss"), loss):
-        return f"the returned loss {values.get('loss')!r} is not the mean loss per sample ({loss:.6f})"
+    """Exercise 1: parameters and mean loss after one epoch, as PyTorch's reference loop gives them.
+
+    Two scenarios from the seed: a loader with a smaller last batch, and a loader of one sample.
+    """
+    for key, build, where in _CASES:
+        model, train, _, optimizer = build(seed)
+        loss = reference_epoch(model, train, nn.CrossEntropyLoss(), optimizer, torch.device("cpu"))
+        if not tensors_close(values.get(f"{key}parameters"), [p.detach() for p in model.parameters()]):
+            return (f"{where}the parameters after one epoch differ from PyTorch's reference loop "
+                    "on the same seeded batches")
+        if not close(values.get(f"{key}loss"), loss):
+            found = _shown(values.get(f"{key}loss"))
+            return f"{where}the returned loss {found} is not the mean loss per sample ({loss:.6f})"
     return ""
 
 
+def _shown(value: Any) -> str:
+    """A received value in a reason, never longer than a number (hostile values must not be formatted)."""
+    return f"{value:.6f}" if type(value) is float else f"a {type(value).__name__}"
+
+
 def judge_evaluate(values: dict[str, Any], seed: int) -> str:
-    """Exercise 2: (mean loss, accuracy) on the validation loader, parameters untouched."""
-    model, _, val, _ = loop_scenario(seed)
-    before = [p.detach().clone() for p in model.parameters()]
-    loss, accuracy = reference_evaluate(model, val, nn.CrossEntropyLoss(), torch.device("cpu"))
-    if not tensors_close(values.get("parameters"), before):
-        return "evaluation changed the model's parameters"
-    if not (close(values.get("loss"), loss) and close(values.get("accuracy"), accuracy)):
-        return f"returned ({values.get('loss')!r}, {values.get('accuracy')!r}), expected ({loss:.6f}, {accuracy:.6f})"
+    """Exercise 2: (mean loss, accuracy) on the validation loader, parameters untouched; also on one sample."""
+    for key, build, where in _CASES:
+        model, _, val, _ = build(seed)
+        before = [p.detach().clone() for p in model.parameters()]
+        loss, accuracy = reference_evaluate(model, val, nn.CrossEntropyLoss(), torch.device("cpu"))
+        found_loss, found_accuracy = values.get(f"{key}loss"), values.get(f"{key}accuracy")
+        if not tensors_close(values.get(f"{key}parameters"), before):
+            return f"{where}evaluation changed the model's parameters"
+        if close(found_loss, loss) and close(found_accuracy, accuracy):
+            continue
+        if close(found_loss, accuracy) and close(found_accuracy, loss):
+            return f"{where}evaluate returned (accuracy, loss), swapped: expected ({loss:.6f}, {accuracy:.6f})"
+        return (f"{where}returned ({_shown(found_loss)}, {_shown(found_accuracy)}), "
+                f"expected ({loss:.6f}, {accuracy:.6f})")
     return ""
 
 
@@ -89,3 +114,43 @@ def judge_fit(values: dict[str, Any], seed: int) -> str:
 
 
 JUDGES = {"ex1-tests": judge_train_one_epoch, "ex2-tests": judge_evaluate, "ex3-tests": judge_fit}
+
+
+def _expected_train_one_epoch() -> dict[str, dict[str, list]]:
+    """On each visible scenario of check_train_one_epoch, a correct epoch's parameters after it, the sum of
+    squares of all parameters after every step (to find the first step that differs) and the gradient the
+    first step applies (to recognise a scaled loss)."""
+    results = {}
+    for scenario in TRAIN_SCENARIOS:
+        network = scenario.network()
+        optimizer = torch.optim.SGD(network.parameters(), lr=scenario.recipe.learning_rate,
+                                    momentum=scenario.recipe.momentum)
+        step_norms: list[float] = []
+        first_gradient: list[list] = []
+
+        def before_step(*_: Any, network: nn.Module = network, first_gradient: list = first_gradient) -> None:
+            if not first_gradient:
+                first_gradient.extend(p.grad.tolist() for p in network.parameters())
+
+        def after_step(*_: Any, network: nn.Module = network, step_norms: list = step_norms) -> None:
+            step_norms.append(sum(float(p.detach().double().square().sum()) for p in network.parameters()))
+
+        optimizer.register_step_pre_hook(before_step)
+        optimizer.register_step_post_hook(after_step)
+        reference_epoch(network, scenario.loader(shuffle=True), nn.CrossEntropyLoss(), optimizer, torch.device("cpu"))
+        results[scenario.name] = {"parameters": [p.detach().tolist() for p in network.parameters()],
+                                  "step_norms": step_norms, "first_gradient": first_gradient}
+    return results
+
+
+def _expected_evaluate() -> dict[str, dict[str, float]]:
+    """Mean loss, accuracy and correct predictions on each visible scenario of check_evaluate."""
+    results = {}
+    for scenario in EVALUATE_SCENARIOS:
+        loss, accuracy = reference_evaluate(scenario.network(), scenario.loader(shuffle=False), nn.CrossEntropyLoss(),
+                                            torch.device("cpu"))
+        results[scenario.name] = {"loss": loss, "accuracy": accuracy, "correct": round(accuracy * scenario.n_samples)}
+    return results
+
+
+EXPECTED = {TRAIN_EXPECTED: _expected_train_one_epoch, EVALUATE_EXPECTED: _expected_evaluate}
