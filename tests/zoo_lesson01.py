@@ -195,6 +195,17 @@ BUGGY = [
     ex1("item-global-features", mutate(DATASET, "return self.features[index], self.targets[index]",
                                        "return features[index, :self.features.shape[1]], self.targets[index]"),
         "dataset-item-ignores-data"),
+    # Class labels turned into floats: CrossEntropyLoss then fails with "expected scalar type Long but found
+    # Float" (e.g. burlachenkok/flpytorch#14, torchgeo/terratorch#644).
+    ex1("float-label", mutate(DATASET, "return self.features[index], self.targets[index]",
+                              "return self.features[index], self.targets[index].float()"),
+        "dataset-item-float-target"),
+    ex1("python-float-label", mutate(DATASET, "return self.features[index], self.targets[index]",
+                                     "return self.features[index], float(self.targets[index])"),
+        "dataset-item-float-target"),
+    ex1("one-based-index", mutate(DATASET, "return self.features[index], self.targets[index]",
+                                  "return self.features[index + 1], self.targets[index + 1]"),
+        "dataset-item-off-by-one"),
     ex1("no-length-check", mutate(DATASET, "raise ValueError(f\"{len(features)} feature rows but {len(targets)} targets\")",
                                   "pass"), "dataset-accepts-length-mismatch"),
     ex1("float-targets-accepted", mutate(DATASET, "if targets.is_floating_point() or targets.is_complex() or "
