@@ -25,7 +25,7 @@ import torch
 
 from course_utils.checks.core import CheckFailed
 from course_utils.checks.learner import error_text
-from course_utils.diagnoses import Diagnosis, by_code, codes_in, raise_diagnosis
+from course_utils.diagnoses import Diagnosis, ForbiddenCall, by_code, codes_in, raise_diagnosis
 
 LESSON = "02_normalization"
 METHODS = ("minmax", "standard")
@@ -88,6 +88,11 @@ CATALOGUE = (
     _row("scaler-constant-nan", "ex1-tests", "numerics",
          "a constant feature gives NaN or inf (division by zero: max - min = 0 and std = 0)",
          "where the feature is constant use a scale of 1: torch.where(high > low, spread, torch.ones_like(spread))."),
+    _row("scaler-constant-std-test", "ex1-tests", "numerics",
+         "a constant feature is found with std == 0 (or spread == std), which misses a constant like 0.3: its "
+         "computed std is a tiny rounding error, not 0",
+         "test for a constant feature with max == min, which is exact: "
+         "torch.where(high > low, spread, torch.ones_like(spread)) with high, low = x.amax(dim=0), x.amin(dim=0)."),
     _row("scaler-constant-feature", "ex1-tests", "numerics", "a constant feature does not become 0",
          "with shift = its value and scale = 1, a constant feature becomes (c - c) / 1 = 0. Test for a constant "
          "feature with max == min (std == 0 can miss it by rounding)."),
@@ -129,6 +134,14 @@ CATALOGUE = (
          "scaler = Scaler(method).fit(train); return scaler.transform(train), scaler.transform(valid), scaler"),
 )
 DIAGNOSES = by_code(CATALOGUE)
+
+# Library calls the answers must not make, found by the grader in the submitted source (course_tools.grade).
+_SKLEARN_SCALERS = ("sklearn.preprocessing.MinMaxScaler", "sklearn.preprocessing.StandardScaler",
+                    "sklearn.preprocessing.minmax_scale", "sklearn.preprocessing.scale")
+FORBIDDEN_CALLS = (
+    ForbiddenCall("ex1-tests", "Scaler", _SKLEARN_SCALERS, "scaler-uses-sklearn"),
+    ForbiddenCall("ex2-tests", "normalize_splits", _SKLEARN_SCALERS, "splits-uses-sklearn"),
+)
 
 
 def _fail(code: str, *, expected: Any, found: Any, subject: str, also: tuple[str, ...] = ()) -> None:
@@ -343,12 +356,64 @@ def _judge_transform(method: str, found: Any, fit_on: torch.Tensor, apply_to: to
           subject=subject)
 
 
+# Constants whose std over n copies comes out as a tiny rounding error instead of 0 (for one feature, PyTorch's
+# x.std(dim=0) sums rather than updating a running mean): a test ``std == 0`` misses them, ``max == min`` never does.
+_INEXACT_CONSTANTS = (0.3, 0.1, 0.7, 3.3, 1.1, 0.9, 2.2, 0.6, 0.2, 1.3, 2.7, 0.33, 0.47, 5.1, 0.123, 7.7, 0.57)
+
+
+def inexact_constant(n_samples: int) -> float:
+    """A constant whose std over ``n_samples`` copies (one feature, float64) is not 0, such as 0.3."""
+    def rounded(value: float) -> bool:
+        column = torch.full((n_samples, 1), value, dtype=torch.float64)
+        return float(column.std(dim=0, unbiased=False)) != 0.0 and float(column.std(dim=0)) != 0.0
+
+    return next((value for value in _INEXACT_CONSTANTS if rounded(value)), _INEXACT_CONSTANTS[0])
+
+
+def single_constant(n_samples: int) -> torch.Tensor:
+    """A table of one constant feature, (n_samples, 1) float64, whose computed std is a rounding error, not 0."""
+    return torch.full((n_samples, 1), inexact_constant(n_samples), dtype=torch.float64)
+
+
 def _constant_data(train: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
-    """``train`` with two constant features (values exact in float64, so max == min and std == 0)."""
+    """``train`` with two constant features: one whose std rounds to a tiny non-zero number (e.g. 0.3), one
+    all 0.0 (exactly std 0). Both have max == min."""
     constant = train.clone()
     columns = [1, train.shape[1] - 1]
-    constant[:, columns[0]], constant[:, columns[1]] = 42.0, 0.0
+    constant[:, columns[0]], constant[:, columns[1]] = inexact_constant(len(train)), 0.0
     return constant, columns
+
+
+def _near_zero(column: torch.Tensor) -> bool:
+    return bool(torch.isfinite(column).all()) and bool(column.detach().double().abs().max() <= 1e-6)
+
+
+def _misses_inexact_constant(scaled: Any, columns: list[int]) -> bool:
+    """The exactly constant feature became 0, the one whose std is a rounding error did not."""
+    return (isinstance(scaled, torch.Tensor) and scaled.ndim == 2 and scaled.shape[1] > max(columns)
+            and _near_zero(scaled[:, columns[1]]) and not _near_zero(scaled[:, columns[0]]))
+
+
+def _shown_column(column: torch.Tensor) -> str:
+    values = column.detach().double()
+    finite = values[torch.isfinite(values)]
+    if len(finite) < len(values):
+        return f"{len(values) - len(finite)} NaN or inf values"
+    return f"values from {float(finite.min()):.3g} to {float(finite.max()):.3g}"
+
+
+def _check_single_constant(run: _Run, method: str, n_samples: int) -> None:
+    """One constant feature such as 0.3: its std computes to a rounding error, so std == 0 misses it."""
+    single = single_constant(n_samples)
+    value = float(single[0, 0])
+    subject = f"Scaler({method!r}) on {n_samples} x 1 data whose only feature is constant (all {value})"
+    scaled = run.call(run.fit(method, single, subject), "transform", single, subject)
+    if not (isinstance(scaled, torch.Tensor) and scaled.shape == single.shape and _near_zero(scaled)):
+        shown = _shown_column(scaled[:, 0]) if isinstance(scaled, torch.Tensor) and scaled.ndim == 2 else \
+            f"{scaled!r}"[:80]
+        _fail("scaler-constant-std-test", expected="0.0 everywhere (max == min: a constant feature, scale 1)",
+              found=f"{shown}: the std, {float(single.std(dim=0, unbiased=False)):.2g}, was taken for a spread",
+              subject=subject)
 
 
 def _check_method(run: _Run, method: str, seed: int, n_samples: int, n_features: int) -> None:
@@ -370,9 +435,15 @@ def _check_method(run: _Run, method: str, seed: int, n_samples: int, n_features:
         _fail("scaler-inverse-formula", expected="x again", found=_difference(back, valid), subject=subject)
 
     constant, columns = _constant_data(train)
-    subject = f"{name} on data whose features {columns[0]} (all 42.0) and {columns[1]} (all 0.0) are constant"
+    value = float(constant[0, columns[0]])
+    subject = f"{name} on data whose features {columns[0]} (all {value}) and {columns[1]} (all 0.0) are constant"
     scaler = run.fit(method, constant, subject)
     scaled = run.call(scaler, "transform", constant, subject)
+    if _misses_inexact_constant(scaled, columns):
+        _fail("scaler-constant-std-test", expected=f"0.0 in feature {columns[0]} (all {value}) as in feature "
+                                                   f"{columns[1]} (all 0.0)",
+              found=f"{_shown_column(scaled[:, columns[0]])} in feature {columns[0]}, 0.0 in feature {columns[1]}",
+              subject=subject)
     if isinstance(scaled, torch.Tensor) and not bool(torch.isfinite(scaled).all()):
         _fail("scaler-constant-nan", expected="finite values, 0 in the constant features",
               found=f"{int((~torch.isfinite(scaled)).sum())} NaN or inf values", subject=subject)
@@ -383,6 +454,7 @@ def _check_method(run: _Run, method: str, seed: int, n_samples: int, n_features:
               found=f"values from {float(scaled[:, columns].min()):.3g} to {float(scaled[:, columns].max()):.3g}",
               subject=subject)
     _judge_transform(method, scaled, constant, constant, subject)
+    _check_single_constant(run, method, len(train))
     subject = f"{name} fitted with constant features, inverse_transform(transform(x)) for other rows"
     back = run.call(scaler, "inverse_transform", run.call(scaler, "transform", valid, subject).detach(), subject)
     if not _close(back, valid):
@@ -592,7 +664,8 @@ def scaler_scenario(seed: int) -> dict[str, Any]:
     n_samples, n_features = _probe_sizes(seed)
     train, valid = _splits(seed, n_samples, n_features)
     constant, columns = _constant_data(train)
-    return {"train": train, "valid": valid, "constant": constant, "constant_columns": columns}
+    return {"train": train, "valid": valid, "constant": constant, "constant_columns": columns,
+            "single": single_constant(n_samples)}
 
 
 def splits_scenario(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -629,6 +702,9 @@ def _probe_scaler(ns: dict[str, Any], seed: int) -> dict[str, Any]:
         scaled = constant.transform(copy_of(scenario["valid"]))
         values[f"{method}-constant-inverse"] = _value(constant.inverse_transform(copy_of(scaled.detach()))) \
             if isinstance(scaled, torch.Tensor) else None
+        single = scaler_class(method)
+        single.fit(copy_of(scenario["single"]))
+        values[f"{method}-single"] = _value(single.transform(copy_of(scenario["single"])))
         refitted = scaler_class(method)
         refitted.fit(copy_of(scenario["train"]))
         refitted.fit(copy_of(scenario["valid"]))

@@ -40,10 +40,21 @@ def judge_scaler(values: dict[str, Any], seed: int) -> str:
                    f"(x - shift) / scale with the fitted per-feature statistics"
         if not _close(values.get(f"{method}-inverse"), valid):
             return f"{name}.inverse_transform(transform(x)) does not give x back"
-        if not _close(values.get(f"{method}-constant"), reference_scale(method, constant, constant), same_dtype=True):
+        found = values.get(f"{method}-constant")
+        if not _close(found, reference_scale(method, constant, constant), same_dtype=True):
+            inexact, exact = scenario["constant_columns"]
+            if (type(found) is torch.Tensor and found.shape == constant.shape
+                    and _close(found[:, exact], torch.zeros(len(constant), dtype=torch.float64))
+                    and not _close(found[:, inexact], torch.zeros(len(constant), dtype=torch.float64))):
+                return (f"{name} does not turn a constant feature whose computed std is a rounding error (all "
+                        f"{float(constant[0, inexact])}) into 0: test for a constant feature with max == min, not std == 0")
             return f"{name} does not scale data with constant features to finite values, 0 in the constant features"
         if not _close(values.get(f"{method}-constant-inverse"), valid):
             return f"{name} fitted with constant features: inverse_transform(transform(x)) does not give x back"
+        single = scenario["single"]
+        if not _close(values.get(f"{method}-single"), torch.zeros_like(single), same_dtype=True):
+            return (f"{name} does not turn a single constant feature (all {float(single[0, 0])}, whose computed std "
+                    f"is a rounding error) into 0: test for a constant feature with max == min, not std == 0")
         if not _close(values.get(f"{method}-refit"), reference_scale(method, valid, valid), same_dtype=True):
             return f"{name} fitted a second time does not use the statistics of the second fit"
     return ""
