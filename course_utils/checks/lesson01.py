@@ -345,14 +345,6 @@ def _epoch(loader: Any) -> tuple[list[int], list[int]]:
     return order, sizes
 
 
-def _stored(name: str, seed: int) -> Any:
-    """The stored expected results of check ``name`` for ``seed`` (one of CHECK_SEEDS)."""
-    results = stored.load(name)
-    if str(seed) not in results:
-        raise ValueError(f"the course stores expected results for seeds {CHECK_SEEDS} only, not seed={seed}")
-    return results[str(seed)]
-
-
 def _make(make_loader: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     shown = ", ".join(["dataset"] + [repr(a) for a in args[1:]] + [f"{k}={v!r}" for k, v in kwargs.items()])
     subject = f"make_loader({shown})"
@@ -401,7 +393,7 @@ def check_make_loader(make_loader: Callable[..., Any], *, seed: int = 0) -> None
     The orders and sizes a real DataLoader gives for these inputs are stored data (``lesson01-make-loader``).
     """
     n_samples, batch_size, loader_seed = loader_case(seed)
-    want = _stored("lesson01-make-loader", seed)
+    want = stored.for_seed("lesson01-make-loader", seed)
     dataset = _index_dataset(n_samples)
     subject = f"make_loader(dataset of {n_samples}, {batch_size}, seed={loader_seed})"
     everything = list(range(n_samples))
@@ -494,7 +486,7 @@ def check_batch_sizes(batch_sizes: Callable[..., Any], *, seed: int = 0) -> None
     per case, the patterns most specific first; the printed examples' once, under "printed".
     """
     cases = batch_cases(seed)
-    seeded, printed = _stored("lesson01-batch-sizes", seed), stored.load("lesson01-batch-sizes")["printed"]
+    seeded, printed = stored.for_seed("lesson01-batch-sizes", seed), stored.load("lesson01-batch-sizes")["printed"]
     want = {"expected": seeded["expected"] + printed["expected"],
             "patterns": [[code, sizes + dict(printed["patterns"])[code]] for code, sizes in seeded["patterns"]]}
     right = dict(zip(cases, want["expected"]))
