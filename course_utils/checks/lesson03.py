@@ -246,11 +246,30 @@ def _pick_linears(model: nn.Module, sizes: tuple[int, int, int], subject: str) -
     return first, second
 
 
-def _forward_variants(first: nn.Linear, second: nn.Linear, x: torch.Tensor) -> list[tuple[str, str, torch.Tensor]]:
-    """(code, what the output equals, output) for each typical mistake, computed from the learner's own layers."""
+# The seeds of check_mlp whose expected logits are stored, with the sizes and batch each one uses (None: sizes
+# drawn from the seed, a batch of 13): the notebook's calls and the tests'.
+MLP_CHECKS: dict[int, tuple[tuple[int, int, int], int] | None] = {
+    1: None, 2: None, 3: None, 3031: None, 3032: ((10, 32, 3), 100), 3033: ((1, 2, 1), 2)}
+
+
+def mlp_check_case(seed: int) -> dict[str, Any]:
+    """check_mlp's fixed inputs for ``seed``: sizes, a batch, and the weights it loads into the two Linear layers."""
+    sizes, batch = MLP_CHECKS[seed] or (_sizes_for(seed), 13)
+    n_in, n_hidden, n_out = sizes
+    generator = torch.Generator().manual_seed(seed + 1)
+    return {"sizes": sizes, "x": torch.randn(batch, n_in, generator=generator),
+            "weights": [torch.randn(n_hidden, n_in, generator=generator) / n_in ** 0.5,
+                        torch.randn(n_hidden, generator=generator),
+                        torch.randn(n_out, n_hidden, generator=generator) / n_hidden ** 0.5,
+                        torch.randn(n_out, generator=generator)]}
+
+
+def _forward_variants(first: nn.Linear, second: nn.Linear, x: torch.Tensor,
+                      logits: torch.Tensor) -> list[tuple[str, str, torch.Tensor]]:
+    """(code, what the output equals, output) for each typical mistake: from the stored right ``logits``, or from
+    the learner's own layers where the mistake changes the hidden layer."""
     with torch.no_grad():
         hidden = first(x)
-        logits = second(torch.relu(hidden))
         linear_only = second(hidden)
         return [
             ("mlp-no-relu", "out(hidden(x)), without the ReLU", linear_only),
@@ -266,17 +285,29 @@ def _forward_variants(first: nn.Linear, second: nn.Linear, x: torch.Tensor) -> l
         ]
 
 
+def _load(first: nn.Linear, second: nn.Linear, weights: list[torch.Tensor]) -> None:
+    """Known weights into the learner's two layers, so that the right logits are the stored ones."""
+    with torch.no_grad():
+        for layer, weight, bias in ((first, weights[0], weights[1]), (second, weights[2], weights[3])):
+            layer.weight.copy_(weight)
+            layer.bias.copy_(bias)
+
+
 def check_mlp(mlp_class: Callable[..., Any], *, seed: int, sizes: tuple[int, int, int] | None = None,
               batch: int = 13) -> None:
-    """Build ``mlp_class(*sizes)`` and compare its forward pass with Linear -> ReLU -> Linear on seeded inputs.
+    """Build ``mlp_class(*sizes)``, load known weights into its two Linear layers, and compare its forward pass
+    with Linear -> ReLU -> Linear on seeded inputs (the right logits are stored data, ``lesson03-mlp``).
 
-    ``sizes`` defaults to sizes drawn from ``seed`` (never the running example's 10, 32, 3).
+    ``sizes`` defaults to sizes drawn from ``seed`` (never the running example's 10, 32, 3); a seed with
+    given sizes must be one of MLP_CHECKS.
     """
-    sizes = sizes or _sizes_for(seed)
+    if seed not in MLP_CHECKS or (sizes is not None and MLP_CHECKS[seed] != (tuple(sizes), batch)):
+        raise ValueError(f"check_mlp has stored results for these seeds (sizes, batch) only: {MLP_CHECKS}")
+    case = mlp_check_case(seed)
+    sizes, x = case["sizes"], case["x"]
     subject = f"MLP{sizes}"
     torch.manual_seed(seed)
     model = _build(mlp_class, sizes, subject)
-    x = torch.randn(batch, sizes[0], generator=torch.Generator().manual_seed(seed + 1))
     if not list(model.parameters()):
         first_out = _forward(model, x, subject, "mlp-unregistered-layers")
         second_out = _forward(model, x, subject, "mlp-unregistered-layers")
@@ -286,13 +317,13 @@ def check_mlp(mlp_class: Callable[..., Any], *, seed: int, sizes: tuple[int, int
               expected=f"{sum(a * b + b for a, b in zip(sizes, sizes[1:]))} parameters in model.parameters()",
               found="no parameters" + (" and a different output at every call" if differs else ""), subject=subject)
     first, second = _pick_linears(model, sizes, subject)
+    _load(first, second, case["weights"])
     output = _forward(model, x, subject)
-    with torch.no_grad():
-        reference = second(torch.relu(first(x)))
+    reference = stored.tensor(stored.for_seed("lesson03-mlp", seed)["logits"])
     if not isinstance(output, torch.Tensor):
         _fail("mlp-output", expected="a tensor of logits", found=f"a {type(output).__name__}", subject=subject)
     if not _close(output, reference):
-        for code, equals, variant in _forward_variants(first, second, x):
+        for code, equals, variant in _forward_variants(first, second, x, reference):
             if _close(output, variant):
                 _fail(code, expected=f"logits out(relu(hidden(x))) of shape {tuple(reference.shape)}",
                       found=f"an output equal to {equals}", subject=subject)

@@ -170,4 +170,14 @@ def _predict_expected() -> dict[str, Any]:
     return results
 
 
-EXPECTED = {"lesson03-count-parameters": _count_parameters_expected, "lesson03-predict": _predict_expected}
+def _mlp_expected() -> dict[str, Any]:
+    results = {}
+    for seed in lesson03.MLP_CHECKS:
+        case = lesson03.mlp_check_case(seed)
+        w1, b1, w2, b2 = case["weights"]
+        results[str(seed)] = {"logits": (torch.relu(case["x"] @ w1.T + b1) @ w2.T + b2).tolist()}
+    return results
+
+
+EXPECTED = {"lesson03-count-parameters": _count_parameters_expected, "lesson03-predict": _predict_expected,
+            "lesson03-mlp": _mlp_expected}
