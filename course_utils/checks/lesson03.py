@@ -370,7 +370,7 @@ def _diagnose_prediction(result: Any, logits: torch.Tensor) -> tuple[str, str] |
     expected = logits.argmax(dim=1)
     if (isinstance(result, tuple) and len(result) == 2 and all(isinstance(r, torch.Tensor) for r in result)
             and result[1].shape == (n,) and torch.equal(result[1].long(), expected)):
-        return "predict-returns-max-tuple", f"a {type(result).__name__} of two tensors (values, indices)"
+        return "predict-returns-max-tuple", "the pair that torch.max returns: (values, indices)"
     if not isinstance(result, torch.Tensor):
         return "predict-not-tensor", f"a {type(result).__name__}"
     shape = tuple(result.shape)
