@@ -80,6 +80,10 @@ CATALOGUE = (
          "return the label as it was given, self.targets[index] (an integer tensor): no .float() and no float(). "
          "Class labels feed nn.CrossEntropyLoss, which refuses float labels "
          "(\"expected scalar type Long but found Float\")."),
+    _row("dataset-item-features-converted", "ex1-tests", "dtypes",
+         "ds[i] returns the features converted to another dtype (e.g. float64 made float32 by .float())",
+         "keep the features as they were given: any floating-point dtype is valid, so no .float() or .to(...) in "
+         "__init__ or __getitem__."),
     _row("dataset-item", "ex1-tests", "interface", "ds[i] is not the pair (features[i], targets[i])",
          "return a tuple of two tensors: self.features[index], self.targets[index]."),
     _row("dataset-no-error-message", "ex1-tests", "interface", "an error was raised without a message",
@@ -163,6 +167,10 @@ CATALOGUE = (
     _row("batch-sizes-last-batch-full", "ex3-tests", "data",
          "the last batch is as big as the others, although fewer samples are left for it",
          "the last batch holds n_samples % batch_size samples, not batch_size."),
+    _row("batch-sizes-loop-stops-early", "ex3-tests", "data",
+         "the batch that starts at the last sample is missing: the loop stops one sample early",
+         "loop over every start, range(0, n_samples, batch_size), not range(0, n_samples - 1, batch_size); or use "
+         "divmod(n_samples, batch_size)."),
     _row("batch-sizes-wrong", "ex3-tests", "data", "the batch sizes differ from those of a real DataLoader",
          "full batches first, then the remainder unless drop_last; nothing at all for 0 samples."),
 )
@@ -251,7 +259,7 @@ def _check_items(dataset: Any, features: torch.Tensor, targets: torch.Tensor, su
             _fail("dataset-item-everything", expected=f"one row of shape ({n_features},)",
                   found=f"every row, shape {tuple(features.shape)}", subject=subject)
         if isinstance(x, torch.Tensor) and x.shape == want[0].shape and x.dtype != want[0].dtype:
-            _fail("dataset-item", expected=f"features[{index}] as given, dtype {want[0].dtype}",
+            _fail("dataset-item-features-converted", expected=f"features[{index}] as given, dtype {want[0].dtype}",
                   found=f"dtype {x.dtype}: the features were converted", subject=subject)
         neighbours = [i for i in (index + 1, index - 1) if 0 <= index and 0 <= i < n_samples]
         if any(_same(x, features[i]) for i in neighbours):
@@ -372,6 +380,8 @@ def _seed_problem(make_loader: Callable[..., Any], dataset: Dataset, batch_size:
         return "loader-global-seed"
     if first == everything:
         return "loader-never-shuffles"
+    if second == first:  # one fixed permutation: its first epoch cannot be DataLoader's either
+        return "loader-same-order-every-epoch"
     if first == _epoch(_make(make_loader, dataset, batch_size, seed=loader_seed + 1))[0]:
         return "loader-fixed-seed"
     torch.manual_seed(loader_seed)

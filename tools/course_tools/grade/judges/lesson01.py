@@ -121,6 +121,8 @@ _SIZE_PATTERNS = (
     ("batch-sizes-drop-last-inverted", lambda n, b, d: expected_sizes(n, b, not d)),
     ("batch-sizes-empty-last-batch", lambda n, b, d: [b] * (n // b) + ([] if d else [n % b])),
     ("batch-sizes-last-batch-full", lambda n, b, d: [b] * (n // b + (1 if n % b and not d else 0))),
+    ("batch-sizes-loop-stops-early", lambda n, b, d: [min(b, n - start) for start in range(0, n - 1, b)
+                                                      if min(b, n - start) == b or not d]),
 )
 
 
