@@ -1,8 +1,9 @@
 """Lesson 01's catalogue of typical mistakes, and the checks that recognise them by behaviour.
 
 Each check runs the learner's code on seeded inputs the notebook never prints, compares what it
-does with PyTorch's own ``TensorDataset`` / ``DataLoader`` (the reference), and names the first
-mistake it recognises with :func:`course_utils.diagnoses.raise_diagnosis`:
+does with what PyTorch's own ``DataLoader`` does (orders and batch sizes stored as data,
+``checks/expected/lesson01-*.json``, computed on the grader's side), and names the first mistake it
+recognises with :func:`course_utils.diagnoses.raise_diagnosis`:
 
 - :func:`check_course_dataset` for Exercise 1 (``CourseDataset``, the lesson that teaches input validation);
 - :func:`check_make_loader` for Exercise 2 (``make_loader``);

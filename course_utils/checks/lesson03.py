@@ -1,7 +1,8 @@
 """Lesson 03 (forward pass): the catalogue of typical mistakes and the checks that recognise them.
 
 Each check runs the learner's code on seeded models and inputs the notebook never prints, compares
-the result with PyTorch's own answer, and when they differ works out *which* typical mistake
+the result with PyTorch's own answer (stored as data, ``checks/expected/lesson03-*.json``, computed on
+the grader's side), and when they differ works out *which* typical mistake
 reproduces the learner's result (ReLU missing, softmax inside ``forward``, argmax over the batch,
 frozen parameters counted, ...). The first line of every failure message ends with its code.
 Importing this module has no side effects.

@@ -1,8 +1,9 @@
 """Lesson 04 (loss): the catalogue of typical mistakes and the checks that recognise them.
 
 ``cross_entropy`` (exercise 1) is run on seeded logits the notebook never prints, with PyTorch's
-own cross-entropy functions switched off during the call, and compared with ``F.cross_entropy``;
-when the values differ, the check finds which typical mistake reproduces them (sum instead of
+own cross-entropy functions switched off during the call, and compared with ``F.cross_entropy``'s
+values and gradients, stored as data (``checks/expected/lesson04-*.json``, computed on the grader's
+side); when the values differ, the check finds which typical mistake reproduces them (sum instead of
 mean, softmax before the loss, softmax over the batch, no max shift, a weighted mean taken over N,
 ...). ``choose_loss`` (exercise 2) is recognised by what its loss module computes. The first line of
 every failure message ends with its code. Importing this module has no side effects.
