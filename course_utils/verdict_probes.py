@@ -178,12 +178,13 @@ def _dataset_values(dataset: Any, n_samples: int) -> Values:
             "targets": [int(y) for _, y in items], "target-types": [_label_type(y) for _, y in items]}
 
 
-def _raised(build: Callable[[], Any]) -> list[Any]:
-    """[the name of the exception ``build`` raised (or ""), whether it had a message]."""
+def _raised(build: Callable[[], Any], wanted: type) -> list[Any]:
+    """[``wanted``'s name if ``build`` raised it (or a subclass), else the name of what it raised (or ""),
+    whether the error had a message]."""
     try:
         build()
     except Exception as error:  # noqa: BLE001 - the error raised is the answer
-        return [type(error).__name__, bool(str(error).strip())]
+        return [wanted.__name__ if isinstance(error, wanted) else type(error).__name__, bool(str(error).strip())]
     return ["", False]
 
 
@@ -191,8 +192,8 @@ def _probe_dataset(ns: dict[str, Any], seed: int) -> Values:
     features, targets = dataset_tensors(seed)
     datasets = dataset_variants(features, targets)
     found = [_dataset_values(ns["CourseDataset"](x.clone(), y.clone()), len(x)) for x, y in datasets]
-    errors = [_raised(lambda args=args: ns["CourseDataset"](*args))
-              for _, args, _ in dataset_bad_inputs(features.clone(), targets.clone())]
+    errors = [_raised(lambda args=args: ns["CourseDataset"](*args), wanted)
+              for _, args, wanted in dataset_bad_inputs(features.clone(), targets.clone())]
     return {"datasets": found, "errors": errors}
 
 
