@@ -265,10 +265,11 @@ def _loss_only(case: lesson04.Case) -> dict[str, Any]:
             "per_sample": _short(F.cross_entropy(logits, targets, reduction="none"))}
 
 
-def _cases_expected(kind: str, build: Callable[[int], list[lesson04.Case]], full: int | None = None) -> Any:
-    """The builder of a check's stored results: every case in full, or only the first ``full`` cases."""
+def _cases_expected(kind: str, build: Callable[[int], list[lesson04.Case]],
+                    loss_only: Callable[[int], bool] = lambda index: False) -> Any:
+    """The builder of a check's stored results: each case in full, or its loss only where the check needs no more."""
     def expected() -> dict[str, Any]:
-        return {str(seed): [_case_results(case) if full is None or index < full else _loss_only(case)
+        return {str(seed): [_loss_only(case) if loss_only(index) else _case_results(case)
                             for index, case in enumerate(build(seed))] for seed in lesson04.CHECK_SEEDS[kind]}
     return expected
 
@@ -288,7 +289,7 @@ def _choose_loss_expected() -> dict[str, Any]:
     return results
 
 
-EXPECTED = {"lesson04-values": _cases_expected("values", lesson04.values_cases),
-            "lesson04-stability": _cases_expected("stability", lesson04.stability_cases, full=1),
+EXPECTED = {"lesson04-values": _cases_expected("values", lesson04.values_cases, lambda index: index == 1),
+            "lesson04-stability": _cases_expected("stability", lesson04.stability_cases, lambda index: index > 0),
             "lesson04-weights": _cases_expected("weights", lesson04.weights_cases),
             "lesson04-choose-loss": _choose_loss_expected}
