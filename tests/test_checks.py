@@ -98,3 +98,21 @@ def test_strict_equality_of_tensors_and_nested_values():
     assert not checks.strictly_equal(torch.tensor([1, 2]), torch.tensor([1.0, 2.0]))
     assert checks.strictly_equal(torch.tensor([1, 2]), torch.tensor([1, 2]))
     assert not checks.strictly_equal([1, 2], [1, 2, 3])
+
+
+@pytest.mark.parametrize("lesson", ["01_dataloader_batching", "02_normalization", "04_loss"])
+def test_forbidden_calls_name_a_not_allowed_diagnosis_of_their_exercise(lesson):
+    """Lessons 01-04: each library call an exercise forbids names its own diagnosis, for a function the answer defines."""
+    from course_utils.diagnoses import catalogue, forbidden_calls
+    from tests.helpers import ROOT
+
+    declared = forbidden_calls(lesson)
+    assert declared, f"{lesson} declares no FORBIDDEN_CALLS"
+    source = (ROOT / "solutions" / lesson / f"{lesson}.ipynb").read_text()
+    for call in declared:
+        diagnosis = catalogue()[call.code]
+        assert (diagnosis.lesson, diagnosis.family) == (lesson, "not-allowed")
+        # the same exercise (lesson 04's cross-entropy is graded by three cells, its diagnosis lives in the first)
+        assert diagnosis.exercise.split("-")[0] == call.grade_id.split("-")[0], (call, diagnosis.exercise)
+        assert f"def {call.inside}(" in source or f"class {call.inside}" in source, call.inside
+        assert all(name.count(".") >= 1 for name in call.calls)

@@ -72,3 +72,13 @@ def test_a_stub_fails_with_a_named_crash():
 
     with pytest.raises(CheckFailed, match=r"\[loader-crashed\]"):
         lesson01.check_make_loader(make_loader)
+
+
+def test_a_seed_without_stored_results_is_a_clear_error():
+    function, check = defined(next(v for v in CORRECT if v.exercise == "ex3-tests"))
+    with pytest.raises(ValueError, match=r"stores the expected results lesson01-batch-sizes for seeds .*not for seed=999"):
+        check(function, seed=999)
+
+
+def test_the_student_package_computes_no_batch_sizes_or_orders_of_its_own():
+    assert not any(hasattr(lesson01, name) for name in ("_expected_sizes", "_reference_order", "_PATTERNS"))

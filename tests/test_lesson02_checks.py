@@ -10,7 +10,7 @@ from course_utils.data import VALIDATION_SEED, make_course_data
 from course_utils.diagnoses import catalogue, codes_in
 from tests.zoo_lesson02 import BUGGY, CORRECT
 
-SIZES = ((0, 37, 6), (1, 9, 3), (2, 50, 7), (7, 12, 4), (11, 120, 5))
+SIZES = ((4, 37, 6), (1, 9, 3), (2, 50, 7), (7, 12, 4))  # lesson02.SCALER_CHECKS: their results are stored
 
 
 def defined(variant):
@@ -69,8 +69,24 @@ def test_checks_hand_learner_code_copies_only():
 
 
 def test_the_reference_matches_scikit_learn():
+    """The grader's reference (which writes the stored results) gives scikit-learn's numbers."""
+    from course_tools.grade.judges.lesson02 import reference_scale
+
     sklearn = pytest.importorskip("sklearn.preprocessing")
     train, valid = lesson02._splits(3, 40, 6)
     for method, scaler in (("minmax", sklearn.MinMaxScaler), ("standard", sklearn.StandardScaler)):
         expected = torch.from_numpy(scaler().fit(train.numpy()).transform(valid.numpy()))
-        assert torch.allclose(lesson02.reference_scale(method, train, valid), expected, rtol=1e-10, atol=1e-12)
+        assert torch.allclose(reference_scale(method, train, valid), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_the_student_package_holds_no_reference_scaler():
+    assert not hasattr(lesson02, "reference_scale") and not hasattr(lesson02, "ReferenceScaler")
+
+
+def test_a_fingerprint_tells_close_tables_from_different_ones():
+    table = lesson02._data(5, 11, 4)
+    entry = lesson02.fingerprint(table)
+    assert lesson02._matches(table * (1 + 1e-9), entry)
+    nudged = table.clone()
+    nudged[3, 2] += 1e-4 * (1 + abs(float(nudged[3, 2])))
+    assert not lesson02._matches(nudged, entry) and not lesson02._matches(table[:-1], entry)

@@ -195,6 +195,17 @@ BUGGY = [
     ex1("item-global-features", mutate(DATASET, "return self.features[index], self.targets[index]",
                                        "return features[index, :self.features.shape[1]], self.targets[index]"),
         "dataset-item-ignores-data"),
+    # Class labels turned into floats: CrossEntropyLoss then fails with "expected scalar type Long but found
+    # Float" (e.g. burlachenkok/flpytorch#14, torchgeo/terratorch#644).
+    ex1("float-label", mutate(DATASET, "return self.features[index], self.targets[index]",
+                              "return self.features[index], self.targets[index].float()"),
+        "dataset-item-float-target"),
+    ex1("python-float-label", mutate(DATASET, "return self.features[index], self.targets[index]",
+                                     "return self.features[index], float(self.targets[index])"),
+        "dataset-item-float-target"),
+    ex1("one-based-index", mutate(DATASET, "return self.features[index], self.targets[index]",
+                                  "return self.features[index + 1], self.targets[index + 1]"),
+        "dataset-item-off-by-one"),
     ex1("no-length-check", mutate(DATASET, "raise ValueError(f\"{len(features)} feature rows but {len(targets)} targets\")",
                                   "pass"), "dataset-accepts-length-mismatch"),
     ex1("float-targets-accepted", mutate(DATASET, "if targets.is_floating_point() or targets.is_complex() or "
@@ -202,7 +213,7 @@ BUGGY = [
         "dataset-accepts-float-targets"),
     ex1("int-features-cast", mutate(DATASET, '''        if not features.is_floating_point():
             raise TypeError(f"features must be floating point, got {features.dtype}")''',
-                                    '''        features = features.float()'''), "dataset-item"),
+                                    '''        features = features.float()'''), "dataset-item-features-converted"),
     ex1("no-rank-check", mutate(mutate(DATASET, "if features.ndim != 2:", "if False:"), "if targets.ndim != 1:",
                                 "if False:"), "dataset-accepts-wrong-rank"),
     ex1("no-isinstance-check", mutate(DATASET, "if not isinstance(value, torch.Tensor):", "if value is None:"),
@@ -242,7 +253,7 @@ BUGGY = [
                 order = torch.randperm(len(dataset), generator=generator).tolist()
                 return DataLoader(dataset, batch_size=batch_size, sampler=order, drop_last=drop_last)
             return DataLoader(dataset, batch_size=batch_size, drop_last=drop_last)
-    ''', "loader-order"),
+    ''', "loader-same-order-every-epoch"),
     ex2("unseeded-fixed-generator", mutate(LOADER, "None if seed is None else torch.Generator().manual_seed(seed)",
                                            "torch.Generator().manual_seed(seed or 0)"), "loader-unseeded-not-global"),
     ex2("returns-batches", '''
@@ -303,5 +314,5 @@ BUGGY = [
                 if size == batch_size or not drop_last:
                     sizes.append(size)
             return sizes
-    ''', "batch-sizes-wrong"),
+    ''', "batch-sizes-loop-stops-early"),
 ]

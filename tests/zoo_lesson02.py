@@ -187,6 +187,13 @@ BUGGY = [
         "scaler-refits-in-transform"),
     ex1("no-constant-handling", mutate(SCALER, "torch.where(high > low, spread, torch.ones_like(spread))", "spread"),
         "scaler-constant-nan"),
+    # issue 17: a constant found with std == 0 misses constants whose computed std is a rounding error (0.3)
+    ex1("std-zero-test", mutate(SCALER, "torch.where(high > low, spread, torch.ones_like(spread))",
+                                "torch.where(x.std(dim=0) == 0, torch.ones_like(spread), spread)"),
+        "scaler-constant-std-test"),
+    ex1("spread-zero-test", mutate(SCALER, "torch.where(high > low, spread, torch.ones_like(spread))",
+                                   "torch.where(spread == 0, torch.ones_like(spread), spread)"),
+        "scaler-constant-std-test"),
     ex1("epsilon", mutate(SCALER, "torch.where(high > low, spread, torch.ones_like(spread))", "spread + 1e-8"),
         "scaler-epsilon"),
     ex1("nan-to-num", mutate(mutate(SCALER, "torch.where(high > low, spread, torch.ones_like(spread))", "spread"),

@@ -216,6 +216,9 @@ BUGGY = [
     predictor("keepdim", mutate(CANONICAL_PREDICT, "argmax(dim=1)", "argmax(dim=1, keepdim=True)"), "predict-keepdim"),
     predictor("float-classes", mutate(CANONICAL_PREDICT, "argmax(dim=1)", "argmax(dim=1).float()"),
               "predict-float-classes"),
+    # torch.max(logits, 1) returns (values, indices), as in PyTorch's tutorial `_, predicted = torch.max(outputs, 1)`
+    predictor("returns-max-pair", mutate(CANONICAL_PREDICT, "return logits.argmax(dim=1)",
+                                         "return torch.max(logits, 1)"), "predict-returns-max-tuple"),
     predictor("returns-a-list", mutate(CANONICAL_PREDICT, "argmax(dim=1)", "argmax(dim=1).tolist()"),
               "predict-not-tensor"),
     # Exercise 3 · count_parameters
@@ -252,6 +255,14 @@ BUGGY = [
     counter("iterates-layers", """
         def count_parameters(model):
             return sum(p.numel() for layer in model for p in layer.parameters() if p.requires_grad)
+    """, "count-shared-twice"),
+    # Tied weights counted once per module that holds them (e.g. TylerYep/torchinfo#377, sksq96/pytorch-summary#37)
+    counter("per-module", """
+        def count_parameters(model):
+            total = 0
+            for module in model.modules():
+                total += sum(p.numel() for p in module.parameters(recurse=False) if p.requires_grad)
+            return total
     """, "count-shared-twice"),
     counter("state-dict", """
         def count_parameters(model):

@@ -260,6 +260,9 @@ BUGGY = [
     chooser("integer-binary-targets", mutate(CANONICAL_CHOOSE, "nn.BCEWithLogitsLoss(), torch.float32",
                                              "nn.BCEWithLogitsLoss(), torch.int64"), "loss-integer-targets"),
     chooser("l1-for-regression", mutate(CANONICAL_CHOOSE, "nn.MSELoss()", "nn.L1Loss()"), "loss-wrong-for-task"),
+    # One logit with nn.CrossEntropyLoss: the loss is always 0 (darioizzo/dcgp#86; APPFL/APPFL#60)
+    chooser("cross-entropy-for-binary", mutate(CANONICAL_CHOOSE, "nn.BCEWithLogitsLoss(), torch.float32",
+                                               "nn.CrossEntropyLoss(), torch.float32"), "loss-ce-on-one-logit"),
     chooser("mse-for-binary", mutate(CANONICAL_CHOOSE, "nn.BCEWithLogitsLoss()", "nn.MSELoss()"), "loss-wrong-for-task"),
     chooser("class-not-instance", mutate(CANONICAL_CHOOSE, "nn.CrossEntropyLoss()", "nn.CrossEntropyLoss"),
             "loss-not-module"),

@@ -36,3 +36,13 @@ def load(name: str) -> Any:
 def tensor(values: Any, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Stored numbers as a tensor (stored floats are exact decimal forms of the computed values)."""
     return torch.tensor(values, dtype=dtype)
+
+
+def for_seed(name: str, seed: int) -> Any:
+    """The stored expected results ``name`` for one check seed (files keyed by ``str(seed)``)."""
+    results = _read(name)
+    if str(seed) not in results:
+        stored_seeds = ", ".join(key for key in results if key.lstrip("-").isdigit())
+        raise ValueError(f"the course stores the expected results {name} for seeds {stored_seeds} only, "
+                         f"not for seed={seed}")
+    return results[str(seed)]

@@ -1,8 +1,9 @@
 """Lesson 01's catalogue of typical mistakes, and the checks that recognise them by behaviour.
 
 Each check runs the learner's code on seeded inputs the notebook never prints, compares what it
-does with PyTorch's own ``TensorDataset`` / ``DataLoader`` (the reference), and names the first
-mistake it recognises with :func:`course_utils.diagnoses.raise_diagnosis`:
+does with what PyTorch's own ``DataLoader`` does (orders and batch sizes stored as data,
+``checks/expected/lesson01-*.json``, computed on the grader's side), and names the first mistake it
+recognises with :func:`course_utils.diagnoses.raise_diagnosis`:
 
 - :func:`check_course_dataset` for Exercise 1 (``CourseDataset``, the lesson that teaches input validation);
 - :func:`check_make_loader` for Exercise 2 (``make_loader``);
@@ -26,8 +27,9 @@ from unittest import mock
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, TensorDataset
 
+from course_utils.checks import expected as stored
 from course_utils.checks.learner import error_text
-from course_utils.diagnoses import Diagnosis, by_code, raise_diagnosis
+from course_utils.diagnoses import Diagnosis, ForbiddenCall, by_code, raise_diagnosis
 
 LESSON = "01_dataloader_batching"
 _SECTIONS = {"ex1-tests": "2 · Dataset: what one sample is",
@@ -35,6 +37,9 @@ _SECTIONS = {"ex1-tests": "2 · Dataset: what one sample is",
              "ex3-tests": "3 · DataLoader: from samples to batches"}
 # The examples the lesson prints for Exercise 3: a function that only knows these is hard-coded.
 PRINTED_BATCH_CASES = ((1000, 100, False), (1000, 64, False), (1000, 64, True))
+# The seeds whose expected results are stored (``checks/expected/lesson01-*.json``, written by the grader's
+# side): the notebook's own (5, 8) and those the course's tests use.
+CHECK_SEEDS = (0, 1, 2, 3, 5, 8, 17)
 
 
 def _row(code: str, exercise: str, family: str, what: str, hint: str) -> Diagnosis:
@@ -67,6 +72,19 @@ CATALOGUE = (
     _row("dataset-item-ignores-data", "ex1-tests", "data",
          "ds[i] does not return the data the dataset was given (is it reading the notebook's global tensors?)",
          "keep the tensors passed to __init__ on self (self.features = features) and index those."),
+    _row("dataset-item-off-by-one", "ex1-tests", "data",
+         "ds[i] returns a neighbouring sample (i + 1 or i - 1), not sample i",
+         "Python and PyTorch count from 0: ds[0] is the first sample. Index with the index itself: "
+         "self.features[index], self.targets[index] (no + 1 or - 1)."),
+    _row("dataset-item-float-target", "ex1-tests", "dtypes",
+         "ds[i] returns the class label as a float, not as an integer",
+         "return the label as it was given, self.targets[index] (an integer tensor): no .float() and no float(). "
+         "Class labels feed nn.CrossEntropyLoss, which refuses float labels "
+         "(\"expected scalar type Long but found Float\")."),
+    _row("dataset-item-features-converted", "ex1-tests", "dtypes",
+         "ds[i] returns the features converted to another dtype (e.g. float64 made float32 by .float())",
+         "keep the features as they were given: any floating-point dtype is valid, so no .float() or .to(...) in "
+         "__init__ or __getitem__."),
     _row("dataset-item", "ex1-tests", "interface", "ds[i] is not the pair (features[i], targets[i])",
          "return a tuple of two tensors: self.features[index], self.targets[index]."),
     _row("dataset-no-error-message", "ex1-tests", "interface", "an error was raised without a message",
@@ -150,10 +168,21 @@ CATALOGUE = (
     _row("batch-sizes-last-batch-full", "ex3-tests", "data",
          "the last batch is as big as the others, although fewer samples are left for it",
          "the last batch holds n_samples % batch_size samples, not batch_size."),
+    _row("batch-sizes-loop-stops-early", "ex3-tests", "data",
+         "the batch that starts at the last sample is missing: the loop stops one sample early",
+         "loop over every start, range(0, n_samples, batch_size), not range(0, n_samples - 1, batch_size); or use "
+         "divmod(n_samples, batch_size)."),
     _row("batch-sizes-wrong", "ex3-tests", "data", "the batch sizes differ from those of a real DataLoader",
          "full batches first, then the remainder unless drop_last; nothing at all for 0 samples."),
 )
 DIAGNOSES = by_code(CATALOGUE)
+
+# Library calls the answers must not make, found by the grader in the submitted source (course_tools.grade).
+FORBIDDEN_CALLS = (
+    ForbiddenCall("ex1-tests", "CourseDataset", ("torch.utils.data.TensorDataset",), "dataset-wraps-tensordataset"),
+    ForbiddenCall("ex3-tests", "batch_sizes", ("torch.utils.data.DataLoader", "torch.utils.data.BatchSampler"),
+                  "batch-sizes-uses-loader"),
+)
 
 
 def _fail(code: str, *, expected: Any, found: Any, subject: str, also: tuple[str, ...] | list[str] = ()) -> None:
@@ -195,6 +224,11 @@ def _same(a: Any, b: torch.Tensor) -> bool:
     return isinstance(a, torch.Tensor) and a.shape == b.shape and bool(torch.equal(a.to(b.dtype), b))
 
 
+def _is_float_label(label: Any) -> bool:
+    """A label that is a float: a Python float or a floating-point tensor (class labels are integers)."""
+    return isinstance(label, float) or (isinstance(label, torch.Tensor) and label.is_floating_point())
+
+
 def _check_items(dataset: Any, features: torch.Tensor, targets: torch.Tensor, subject: str) -> None:
     n_samples, n_features = features.shape
     for index in list(range(n_samples)) + [-1]:
@@ -212,6 +246,9 @@ def _check_items(dataset: Any, features: torch.Tensor, targets: torch.Tensor, su
             _fail("dataset-item", expected="a pair (features[i], targets[i])", found=shown, subject=subject)
         x, y = item
         if _same(x, want[0]) and _same(torch.as_tensor(y), want[1]):
+            if _is_float_label(y):
+                _fail("dataset-item-float-target", expected=f"targets[{index}] as given, dtype {want[1].dtype}",
+                      found=f"{y!r}"[:80] + ("" if isinstance(y, float) else f" (dtype {y.dtype})"), subject=subject)
             continue
         if _same(torch.as_tensor(x), want[1]) and _same(y, want[0]):
             _fail("dataset-item-swapped", expected="(features[i], targets[i])", found="(targets[i], features[i])",
@@ -223,8 +260,13 @@ def _check_items(dataset: Any, features: torch.Tensor, targets: torch.Tensor, su
             _fail("dataset-item-everything", expected=f"one row of shape ({n_features},)",
                   found=f"every row, shape {tuple(features.shape)}", subject=subject)
         if isinstance(x, torch.Tensor) and x.shape == want[0].shape and x.dtype != want[0].dtype:
-            _fail("dataset-item", expected=f"features[{index}] as given, dtype {want[0].dtype}",
+            _fail("dataset-item-features-converted", expected=f"features[{index}] as given, dtype {want[0].dtype}",
                   found=f"dtype {x.dtype}: the features were converted", subject=subject)
+        neighbours = [i for i in (index + 1, index - 1) if 0 <= index and 0 <= i < n_samples]
+        if any(_same(x, features[i]) for i in neighbours):
+            shifted = next(i for i in neighbours if _same(x, features[i]))
+            _fail("dataset-item-off-by-one", expected=f"ds[{index}] = sample {index}",
+                  found=f"ds[{index}] = sample {shifted}", subject=subject)
         if isinstance(x, torch.Tensor) and x.shape == want[0].shape:
             _fail("dataset-item-ignores-data", expected=f"features[{index}] = {want[0].tolist()}",
                   found=f"{x.tolist()}", subject=subject)
@@ -242,6 +284,11 @@ _BAD_INPUTS = (
     ("2-D targets", lambda f, t: (f, t.reshape(-1, 1)), ValueError, "dataset-accepts-wrong-rank"),
     ("features given as a list", lambda f, t: (f.tolist(), t), TypeError, "dataset-accepts-non-tensor"),
 )
+
+
+def bad_inputs(features: torch.Tensor, targets: torch.Tensor) -> list[tuple[str, tuple[Any, Any], type]]:
+    """(what is wrong, bad arguments built from good ones, the error expected): the table of Exercise 1."""
+    return [(what, build(features.clone(), targets.clone()), error_type) for what, build, error_type, _ in _BAD_INPUTS]
 
 
 def _check_validation(course_dataset: type, features: torch.Tensor, targets: torch.Tensor) -> None:
@@ -263,10 +310,12 @@ def check_course_dataset(course_dataset: type, *, seed: int = 0, n_samples: int 
     """Exercise 1: build ``course_dataset`` on seeded data of a size the lesson never uses; check it all."""
     n_samples = n_samples if n_samples is not None else 5 + seed % 7
     n_features = 2 + seed % 3
-    for float_dtype, int_dtype in ((torch.float32, torch.int64), (torch.float64, torch.int32)):
-        features, targets = _dataset_data(seed, n_samples, n_features, float_dtype, int_dtype)
+    # both dtype pairs of the table, then a dataset of a single sample (as the grader's re-check does)
+    for float_dtype, int_dtype, size in ((torch.float32, torch.int64, n_samples),
+                                         (torch.float64, torch.int32, n_samples), (torch.float32, torch.int64, 1)):
+        features, targets = _dataset_data(seed, size, n_features, float_dtype, int_dtype)
         given_features, given_targets = features.clone(), targets.clone()
-        subject = f"CourseDataset over {n_samples} samples of {n_features} {float_dtype} features"
+        subject = f"CourseDataset over {size} samples of {n_features} {float_dtype} features"
         with _counting(TensorDataset, "__init__", "__getitem__") as calls:
             try:
                 dataset = course_dataset(given_features, given_targets)
@@ -275,11 +324,11 @@ def check_course_dataset(course_dataset: type, *, seed: int = 0, n_samples: int 
             try:
                 length = len(dataset)
             except Exception as error:  # noqa: BLE001
-                _fail("dataset-len", expected=n_samples, found=error_text(error), subject=subject)
-            if length != n_samples or type(length) is not int:
+                _fail("dataset-len", expected=size, found=error_text(error), subject=subject)
+            if length != size or type(length) is not int:
                 code = ("dataset-len-hard-coded" if length == 1000 else
                         "dataset-len-counts-features" if length == n_features else "dataset-len")
-                _fail(code, expected=f"len(ds) = {n_samples}", found=f"len(ds) = {length!r}", subject=subject)
+                _fail(code, expected=f"len(ds) = {size}", found=f"len(ds) = {length!r}", subject=subject)
             _check_items(dataset, features, targets, subject)
         if calls or isinstance(dataset, TensorDataset):
             _fail("dataset-wraps-tensordataset", expected="your own __len__ and __getitem__ over the stored tensors",
@@ -305,16 +354,6 @@ def _epoch(loader: Any) -> tuple[list[int], list[int]]:
     return order, sizes
 
 
-def _reference_order(dataset: Dataset, batch_size: int, seed: int) -> list[int]:
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
-    return _epoch(loader)[0]
-
-
-def _expected_sizes(n_samples: int, batch_size: int, drop_last: bool) -> list[int]:
-    full, rest = divmod(n_samples, batch_size)
-    return [batch_size] * full + ([rest] if rest and not drop_last else [])
-
-
 def _make(make_loader: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     shown = ", ".join(["dataset"] + [repr(a) for a in args[1:]] + [f"{k}={v!r}" for k, v in kwargs.items()])
     subject = f"make_loader({shown})"
@@ -328,10 +367,10 @@ def _make(make_loader: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return loader
 
 
-def _seed_problem(make_loader: Callable[..., Any], dataset: Dataset, batch_size: int, loader_seed: int) -> str | None:
-    """The diagnosis of the shuffled order (None if it is PyTorch's for this seed, new every epoch)."""
+def _seed_problem(make_loader: Callable[..., Any], dataset: Dataset, batch_size: int, loader_seed: int,
+                  expected: list[int]) -> str | None:
+    """The diagnosis of the shuffled order (None if it is ``expected``, PyTorch's for this seed, new every epoch)."""
     everything = list(range(len(dataset)))
-    expected = _reference_order(dataset, batch_size, loader_seed)
     before = torch.random.get_rng_state()
     loader = _make(make_loader, dataset, batch_size, seed=loader_seed)
     reseeded = not torch.equal(before, torch.random.get_rng_state())
@@ -342,6 +381,8 @@ def _seed_problem(make_loader: Callable[..., Any], dataset: Dataset, batch_size:
         return "loader-global-seed"
     if first == everything:
         return "loader-never-shuffles"
+    if second == first:  # one fixed permutation: its first epoch cannot be DataLoader's either
+        return "loader-same-order-every-epoch"
     if first == _epoch(_make(make_loader, dataset, batch_size, seed=loader_seed + 1))[0]:
         return "loader-fixed-seed"
     torch.manual_seed(loader_seed)
@@ -349,12 +390,21 @@ def _seed_problem(make_loader: Callable[..., Any], dataset: Dataset, batch_size:
     return "loader-seed-ignored" if again != first else "loader-order"
 
 
-def check_make_loader(make_loader: Callable[..., Any], *, seed: int = 0, n_samples: int | None = None) -> None:
-    """Exercise 2: every argument of ``make_loader`` must change the loader as it changes a DataLoader."""
+def loader_case(seed: int) -> tuple[int, int, int]:
+    """(n_samples, batch_size, loader_seed) of Exercise 2's check for ``seed``: a batch size that leaves a remainder."""
     rng = random.Random(seed)
-    n_samples = n_samples if n_samples is not None else rng.randrange(150, 400)
-    batch_size = rng.choice([b for b in range(7, 60) if n_samples % b])
-    loader_seed = rng.randrange(1, 10_000)
+    n_samples = rng.randrange(60, 160)
+    batch_size = rng.choice([b for b in range(7, 40) if n_samples % b])
+    return n_samples, batch_size, rng.randrange(1, 10_000)
+
+
+def check_make_loader(make_loader: Callable[..., Any], *, seed: int = 0) -> None:
+    """Exercise 2: every argument of ``make_loader`` must change the loader as it changes a DataLoader.
+
+    The orders and sizes a real DataLoader gives for these inputs are stored data (``lesson01-make-loader``).
+    """
+    n_samples, batch_size, loader_seed = loader_case(seed)
+    want = stored.for_seed("lesson01-make-loader", seed)
     dataset = _index_dataset(n_samples)
     subject = f"make_loader(dataset of {n_samples}, {batch_size}, seed={loader_seed})"
     everything = list(range(n_samples))
@@ -367,21 +417,20 @@ def check_make_loader(make_loader: Callable[..., Any], *, seed: int = 0, n_sampl
         problems = []
         if sizes[0] != batch_size:
             problems.append("loader-batch-size-ignored")
-        elif dropped != _expected_sizes(n_samples, batch_size, True):
+        elif dropped != want["dropped"]:
             problems.append("loader-drop-last-ignored")
-        elif sizes != _expected_sizes(n_samples, batch_size, False):
+        elif sizes != want["sizes"]:
             problems.append("loader-always-drops-last")
         if order != everything:
             problems.append("loader-shuffle-ignored")
-        seed_problem = _seed_problem(make_loader, dataset, batch_size, loader_seed)
+        seed_problem = _seed_problem(make_loader, dataset, batch_size, loader_seed, want["order"])
         problems += [seed_problem] if seed_problem else []
         if problems:
-            expected = _reference_order(dataset, batch_size, loader_seed)
             found = _epoch(_make(make_loader, dataset, batch_size, seed=loader_seed))[0]
             _fail(problems[0], subject=subject, also=problems[1:],
                   expected=f"batches of {batch_size} with {n_samples % batch_size} in the last one (none with "
                            f"drop_last=True); shuffle=False keeps the order 0, 1, 2, ...; shuffle=True, "
-                           f"seed={loader_seed} gives PyTorch's order {expected[:5]}..., new every epoch",
+                           f"seed={loader_seed} gives PyTorch's order {want['order'][:5]}..., new every epoch",
                   found=f"batch sizes {sizes[:2]}...{sizes[-2:]} ({dropped[-2:]} at the end with drop_last=True); "
                         f"shuffle=False starts {order[:5]}; seed={loader_seed} starts {found[:5]}")
 
@@ -390,38 +439,26 @@ def check_make_loader(make_loader: Callable[..., Any], *, seed: int = 0, n_sampl
         for global_seed in (loader_seed, loader_seed + 1):
             torch.manual_seed(global_seed)
             orders.append(_epoch(_make(make_loader, dataset, batch_size))[0])
-            torch.manual_seed(global_seed)
-            orders.append(_epoch(DataLoader(dataset, batch_size=batch_size, shuffle=True))[0])
-    if orders[0] != orders[1] or orders[2] != orders[3]:
+    if orders != want["global"]:
         _fail("loader-unseeded-not-global",
               expected="after torch.manual_seed(s), the order of DataLoader(..., shuffle=True)",
-              found=("the same order for two different global seeds" if orders[0] == orders[2] else "another order"),
+              found=("the same order for two different global seeds" if orders[0] == orders[1] else "another order"),
               subject=f"make_loader(dataset of {n_samples}, {batch_size}) with seed=None")
 
 
 # --- Exercise 3 · batch_sizes -------------------------------------------------------------------
 
-def _batch_cases(seed: int) -> list[tuple[int, int, bool]]:
+def seeded_batch_cases(seed: int) -> list[tuple[int, int, bool]]:
     """Seeded inputs: a remainder, an exact fit, fewer samples than one batch, no samples, batch size 1."""
     rng = random.Random(seed)
     size = rng.randrange(3, 50)
-    cases = [(size * rng.randrange(2, 30) + rng.randrange(1, size), size, drop) for drop in (False, True)]
+    cases = [(size * rng.randrange(2, 9) + rng.randrange(1, size), size, drop) for drop in (False, True)]
     size = rng.randrange(2, 40)
-    cases += [(size * rng.randrange(1, 20), size, rng.random() < 0.5)]
+    cases += [(size * rng.randrange(1, 8), size, rng.random() < 0.5)]
     size = rng.randrange(5, 200)
     cases += [(rng.randrange(1, size), size, False), (rng.randrange(1, size), size, True)]
-    cases += [(0, rng.randrange(1, 10), False), (rng.randrange(1, 20), 1, rng.random() < 0.5)]
+    cases += [(0, rng.randrange(1, 10), False), (rng.randrange(2, 9), 1, rng.random() < 0.5)]
     return cases
-
-
-# Patterns of typical wrong answers, each a function of (n_samples, batch_size, drop_last).
-_PATTERNS: dict[str, Callable[[int, int, bool], list[int]]] = {
-    "batch-sizes-remainder-dropped": lambda n, b, d: [b] * (n // b),
-    "batch-sizes-drop-last-ignored": lambda n, b, d: _expected_sizes(n, b, False),
-    "batch-sizes-drop-last-inverted": lambda n, b, d: _expected_sizes(n, b, not d),
-    "batch-sizes-empty-last-batch": lambda n, b, d: [b] * (n // b) + ([] if d else [n % b]),
-    "batch-sizes-last-batch-full": lambda n, b, d: [b] * (n // b + (1 if n % b and not d else 0)),
-}
 
 
 def _same_sizes(found: Any, expected: list[int]) -> bool:
@@ -447,11 +484,25 @@ def _mentions_printed_numbers(function: Callable[..., Any]) -> bool:
     return bool(constants & {1000, 64, 40, 960})
 
 
+def batch_cases(seed: int) -> list[tuple[int, int, bool]]:
+    """Every input of Exercise 3's check for ``seed``: the seeded ones, then the lesson's printed examples."""
+    return seeded_batch_cases(seed) + list(PRINTED_BATCH_CASES)
+
+
 def check_batch_sizes(batch_sizes: Callable[..., Any], *, seed: int = 0) -> None:
-    """Exercise 3: ``batch_sizes`` against a real DataLoader on seeded inputs; name the pattern of any mistake."""
-    cases = _batch_cases(seed)
+    """Exercise 3: ``batch_sizes`` against a real DataLoader on seeded inputs; name the pattern of any mistake.
+
+    What a DataLoader gives for these inputs, and what each typical mistake gives, are stored data
+    (``lesson01-batch-sizes``): ``{"expected": [...], "patterns": [[code, [...]], ...]}``, one list entry
+    per case, the patterns most specific first; the printed examples' once, under "printed".
+    """
+    cases = batch_cases(seed)
+    seeded, printed = stored.for_seed("lesson01-batch-sizes", seed), stored.load("lesson01-batch-sizes")["printed"]
+    want = {"expected": seeded["expected"] + printed["expected"],
+            "patterns": [[code, sizes + dict(printed["patterns"])[code]] for code, sizes in seeded["patterns"]]}
+    right = dict(zip(cases, want["expected"]))
     with _counting(DataLoader, "__init__") as made, _counting(BatchSampler, "__iter__", "__len__") as sampled:
-        results = {case: _call_sizes(batch_sizes, case) for case in cases + list(PRINTED_BATCH_CASES)}
+        results = {case: _call_sizes(batch_sizes, case) for case in cases}
     if made or sampled:
         _fail("batch-sizes-uses-loader", expected="arithmetic on n_samples and batch_size",
               found=f"{len(made)} DataLoader(s) built inside batch_sizes", subject="batch_sizes")
@@ -459,13 +510,13 @@ def check_batch_sizes(batch_sizes: Callable[..., Any], *, seed: int = 0) -> None
     def shown(case: tuple[int, int, bool]) -> str:
         return f"batch_sizes({case[0]}, {case[1]}, drop_last={case[2]})"
 
-    wrong = [case for case in results if not _same_sizes(results[case][0], _expected_sizes(*case))]
+    wrong = [case for case in results if not _same_sizes(results[case][0], right[case])]
     if not wrong:
         return
     printed_ok = not any(case in wrong for case in PRINTED_BATCH_CASES) and _mentions_printed_numbers(batch_sizes)
     case = wrong[0]
     result, error = results[case]
-    expected = f"{shown(case)} = {_expected_sizes(*case)}"
+    expected = f"{shown(case)} = {right[case]}"
     if error is not None:
         code = "batch-sizes-hard-coded" if printed_ok else "batch-sizes-crashed"
         _fail(code, expected=expected, found=error_text(error), subject=shown(case))
@@ -474,8 +525,8 @@ def check_batch_sizes(batch_sizes: Callable[..., Any], *, seed: int = 0) -> None
               subject=shown(case))
     if any(isinstance(v, float) for v in result):
         _fail("batch-sizes-floats", expected=expected, found=repr(result)[:200], subject=shown(case))
-    for code, pattern in _PATTERNS.items():
-        if all(_same_sizes(results[c][0], pattern(*c)) for c in results):
+    for code, sizes in want["patterns"]:  # most specific first, as stored
+        if all(_same_sizes(results[c][0], pattern) for c, pattern in zip(cases, sizes)):
             _fail(code, expected=expected, found=f"{result}", subject=shown(case))
     _fail("batch-sizes-hard-coded" if printed_ok else "batch-sizes-wrong", expected=expected, found=f"{result}",
           subject=shown(case))

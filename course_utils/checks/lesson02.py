@@ -1,13 +1,15 @@
 """Lesson 02's catalogue of typical mistakes, and the checks that recognise them by behaviour.
 
 - :func:`check_scaler` (Exercise 1) fits the learner's ``Scaler`` on seeded data whose features live
-  on very different scales, and compares every result with a reference computed here in float64
-  (the same numbers as scikit-learn's ``MinMaxScaler`` / ``StandardScaler``). A wrong result is
-  matched against the results of typical mistakes (statistics over the wrong dim, one global
-  min/max, the unbiased std, statistics of the transformed data, ...) to name the mistake.
-- :func:`check_normalize_splits` (Exercise 2) runs the learner's ``normalize_splits`` with a
-  reference ``Scaler`` in place of the learner's, so its points depend on Exercise 2 alone; it
-  names leakage (fitting on validation data, on each split, on all data) by its numbers.
+  on very different scales, and compares every result with the right one, stored as data (computed
+  on the grader's side in float64: the same numbers as scikit-learn's ``MinMaxScaler`` /
+  ``StandardScaler``). A wrong result is matched against the stored results of typical mistakes
+  (statistics over the wrong dim, one global min/max, the unbiased std, statistics of the
+  transformed data, ...) to name the mistake.
+- :func:`check_normalize_splits` (Exercise 2) runs the learner's ``normalize_splits`` with the
+  course's stand-in ``Scaler`` (:class:`StandIn`, which scales by a rule of its own) in place of the
+  learner's, so its points depend on Exercise 2 alone; it names leakage (fitting on validation
+  data, on each split, on all data) by its numbers.
 
 Every tensor handed to learner code is a fresh copy, compared with the original afterwards: an
 in-place ``x -= shift`` is named, and never corrupts the notebook's own data.
@@ -23,9 +25,10 @@ from unittest import mock
 
 import torch
 
+from course_utils.checks import expected as stored
 from course_utils.checks.core import CheckFailed
 from course_utils.checks.learner import error_text
-from course_utils.diagnoses import Diagnosis, by_code, codes_in, raise_diagnosis
+from course_utils.diagnoses import Diagnosis, ForbiddenCall, by_code, codes_in, raise_diagnosis
 
 LESSON = "02_normalization"
 METHODS = ("minmax", "standard")
@@ -88,6 +91,11 @@ CATALOGUE = (
     _row("scaler-constant-nan", "ex1-tests", "numerics",
          "a constant feature gives NaN or inf (division by zero: max - min = 0 and std = 0)",
          "where the feature is constant use a scale of 1: torch.where(high > low, spread, torch.ones_like(spread))."),
+    _row("scaler-constant-std-test", "ex1-tests", "numerics",
+         "a constant feature is tested with std == 0, which misses a constant such as 0.3: its computed std is a "
+         "tiny rounding error, not 0",
+         "test for a constant feature with max == min, which is exact: "
+         "torch.where(high > low, spread, torch.ones_like(spread)) with high, low = x.amax(dim=0), x.amin(dim=0)."),
     _row("scaler-constant-feature", "ex1-tests", "numerics", "a constant feature does not become 0",
          "with shift = its value and scale = 1, a constant feature becomes (c - c) / 1 = 0. Test for a constant "
          "feature with max == min (std == 0 can miss it by rounding)."),
@@ -130,6 +138,14 @@ CATALOGUE = (
 )
 DIAGNOSES = by_code(CATALOGUE)
 
+# Library calls the answers must not make, found by the grader in the submitted source (course_tools.grade).
+_SKLEARN_SCALERS = ("sklearn.preprocessing.MinMaxScaler", "sklearn.preprocessing.StandardScaler",
+                    "sklearn.preprocessing.minmax_scale", "sklearn.preprocessing.scale")
+FORBIDDEN_CALLS = (
+    ForbiddenCall("ex1-tests", "Scaler", _SKLEARN_SCALERS, "scaler-uses-sklearn"),
+    ForbiddenCall("ex2-tests", "normalize_splits", _SKLEARN_SCALERS, "splits-uses-sklearn"),
+)
+
 
 def _fail(code: str, *, expected: Any, found: Any, subject: str, also: tuple[str, ...] = ()) -> None:
     raise_diagnosis(DIAGNOSES[code], expected=expected, found=found, subject=subject,
@@ -137,31 +153,79 @@ def _fail(code: str, *, expected: Any, found: Any, subject: str, also: tuple[str
 
 
 
-# --- the reference: statistics and scaling in float64 -------------------------------------------
+# --- stored results: a few numbers that stand for a table -------------------------------------------
+# The right results of Exercise 1's check, and those of each typical mistake, are computed on the grader's side
+# (course_tools.grade.judges.lesson02) and stored as fingerprints: the mean and two fixed random projections of
+# each table. Two tables whose values are close have close fingerprints, with a bound computed from the found
+# values; different tables (almost surely) do not.
 
-def _statistics(method: str, x: torch.Tensor, *, dim: int | None = 0, keepdim: bool = False,
-                unbiased: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(shift, spread, constant) over ``dim`` (None: over every value at once)."""
-    dims = tuple(range(x.ndim)) if dim is None else (dim,)
-    low, high = x.amin(dim=dims, keepdim=keepdim), x.amax(dim=dims, keepdim=keepdim)
-    if method == "minmax":
-        shift, spread = low, high - low
-    else:
-        shift = x.mean(dim=dims, keepdim=keepdim)
-        spread = x.std(dim=dims, keepdim=keepdim, unbiased=unbiased) if len(x) > 1 or not unbiased else high - low
-    return shift, spread, high <= low
+# (seed, n_samples, n_features) of the check_scaler calls whose results are stored: the notebook's and the tests'.
+SCALER_CHECKS = ((4, 37, 6), (1, 9, 3), (2, 50, 7), (7, 12, 4))
 
 
-def reference_scale(method: str, fit_on: torch.Tensor, apply_to: torch.Tensor, *, dim: int | None = 0,
-                    keepdim: bool = True, unbiased: bool = False, epsilon: float = 0.0) -> torch.Tensor:
-    """``apply_to`` scaled with statistics of ``fit_on``: the right answer, or (with options) a typical mistake."""
-    shift, spread, constant = _statistics(method, fit_on, dim=dim, keepdim=keepdim, unbiased=unbiased)
-    scale = torch.where(constant, torch.ones_like(spread), spread) if epsilon == 0 else spread + epsilon
-    return (apply_to - shift) / scale
+def _projections(shape: tuple[int, ...], columns: list[float]) -> torch.Tensor:
+    """The fixed weights of a fingerprint for tables of ``shape``: 1/N (the mean), then two seeded random tables;
+    each column divided by its typical size, so that a column of small numbers counts as much as one of large."""
+    generator = torch.Generator().manual_seed(9000 + 101 * shape[0] + shape[-1])
+    numel = 1
+    for size in shape:
+        numel *= size
+    weights = torch.cat([torch.full((1, *shape), 1.0 / numel, dtype=torch.float64),
+                         torch.randn(2, *shape, generator=generator, dtype=torch.float64)])
+    return weights / torch.tensor(columns, dtype=torch.float64)
 
 
-class ReferenceScaler:
-    """The course's Scaler, used to check Exercise 2 on its own (independent of the learner's Exercise 1)."""
+def fingerprint(values: torch.Tensor, columns: list[float] | None = None) -> dict[str, Any]:
+    """A table (samples, features) as stored data: its shape, the typical size of each column, and three
+    weighted sums (the first one the mean, when every column has size 1)."""
+    table = values.detach().double()
+    if columns is None:
+        typical = table.abs().mean(dim=0)
+        columns = torch.where(typical > 0, typical, torch.ones_like(typical)).tolist()
+    return {"shape": list(table.shape), "columns": columns, "mean": float(table.mean()),
+            "fp": [float((w * table).sum()) for w in _projections(tuple(table.shape), columns)]}
+
+
+def _matches(found: Any, entry: dict[str, Any], *, rtol: float | None = None, atol: float | None = None) -> bool:
+    """``found`` is a finite float tensor of the entry's shape whose values are, within tolerance, the entry's."""
+    if not (isinstance(found, torch.Tensor) and list(found.shape) == entry["shape"] and found.is_floating_point()):
+        return False
+    if rtol is None or atol is None:
+        rtol, atol = (_RTOL, _ATOL) if found.dtype == torch.float64 else (1e-5, 1e-6)
+    table = found.detach().double()
+    if not bool(torch.isfinite(table).all()):
+        return False
+    for weights, stored_value in zip(_projections(tuple(table.shape), entry["columns"]), entry["fp"]):
+        # |sum w (found - right)| <= sum |w| (atol + rtol |right|), with |right| ~ |found| (plus rounding slack)
+        bound = float((weights.abs() * (atol + rtol * table.abs())).sum()) * 1.01 + 1e-300
+        if abs(float((weights * table).sum()) - stored_value) > bound:
+            return False
+    return True
+
+
+def _difference_from(found: Any, entry: dict[str, Any]) -> str:
+    if not isinstance(found, torch.Tensor) or list(found.shape) != entry["shape"]:
+        return f"{found!r}"[:120]
+    return f"values whose mean is {float(found.detach().double().mean()):.6g}; the right values' mean is {entry['mean']:.6g}"
+
+
+def _stored_scaler(seed: int, n_samples: int, n_features: int) -> dict[str, Any]:
+    key = f"{seed}-{n_samples}-{n_features}"
+    results = stored.load("lesson02-scaler")
+    if key not in results:
+        raise ValueError(f"check_scaler has stored results for (seed, n_samples, n_features) {SCALER_CHECKS} only")
+    return results[key]
+
+
+# --- the stand-in Scaler of Exercise 2's check ---------------------------------------------------------------
+
+_STAND_IN_OFFSETS = {"minmax": 0.25, "standard": -0.5}
+
+
+class StandIn:
+    """What the checks of Exercise 2 put in place of the learner's ``Scaler``, so that its points depend on
+    Exercise 2 alone. It scales by a rule of its own, (x - (mean + offset)) / (max - min + 1), with an offset per
+    method: no answer to Exercise 1, but numbers that tell which data it was fitted on, and with which method."""
 
     def __init__(self, method: str = "minmax") -> None:
         if method not in METHODS:
@@ -170,9 +234,9 @@ class ReferenceScaler:
         self.shift: torch.Tensor | None = None
         self.scale: torch.Tensor | None = None
 
-    def fit(self, x: torch.Tensor) -> ReferenceScaler:
-        shift, spread, constant = _statistics(self.method, x)
-        self.shift, self.scale = shift, torch.where(constant, torch.ones_like(spread), spread)
+    def fit(self, x: torch.Tensor) -> StandIn:
+        self.shift = x.mean(dim=0) + _STAND_IN_OFFSETS[self.method]
+        self.scale = x.amax(dim=0) - x.amin(dim=0) + 1.0
         return self
 
     def transform(self, x: torch.Tensor) -> torch.Tensor:
@@ -183,6 +247,11 @@ class ReferenceScaler:
 
     def fit_transform(self, x: torch.Tensor) -> torch.Tensor:
         return self.fit(x).transform(x)
+
+
+def stand_in_scale(method: str, fit_on: torch.Tensor, apply_to: torch.Tensor) -> torch.Tensor:
+    """``apply_to`` scaled by a stand-in fitted on ``fit_on``."""
+    return StandIn(method).fit(fit_on).transform(apply_to)
 
 
 # --- seeded data the notebook never prints ------------------------------------------------------
@@ -205,10 +274,14 @@ def _splits(seed: int, n_samples: int, n_features: int) -> tuple[torch.Tensor, t
     return train, valid
 
 
-def _close(found: Any, expected: torch.Tensor) -> bool:
+def _close(found: Any, expected: torch.Tensor, *, round_trip: bool = False) -> bool:
+    """Close in the found dtype's precision; a round trip (x scaled and back) may also lose that precision of the
+    table's largest value, in every element."""
     if not (isinstance(found, torch.Tensor) and found.shape == expected.shape and found.is_floating_point()):
         return False
     rtol, atol = (_RTOL, _ATOL) if found.dtype == torch.float64 else (1e-5, 1e-6)
+    if round_trip and expected.numel():
+        atol += rtol * float(expected.double().abs().max())
     return (bool(torch.isfinite(found).all() == torch.isfinite(expected).all())
             and torch.allclose(found.detach().double(), expected.double(), rtol=rtol, atol=atol))
 
@@ -283,34 +356,6 @@ class _Run:
         return scaler
 
 
-def _formula_mistakes(method: str, fit_on: torch.Tensor,
-                      apply_to: torch.Tensor) -> Iterator[tuple[str, torch.Tensor]]:
-    """The results of typical mistakes on this data, most specific first (those that can be computed)."""
-    other = "standard" if method == "minmax" else "minmax"
-    shift, spread, _ = _statistics(method, fit_on, keepdim=True)
-    mistakes: list[tuple[str, Callable[[], torch.Tensor]]] = [
-        ("scaler-refits-in-transform", lambda: reference_scale(method, apply_to, apply_to)),
-        ("scaler-dim1", lambda: reference_scale(method, fit_on, apply_to, dim=1)),
-        # dim=1 without keepdim broadcasts the per-sample statistics along the rows of a square table
-        ("scaler-dim1", lambda: reference_scale(method, fit_on, apply_to, dim=1, keepdim=False)),
-        ("scaler-global-stats", lambda: reference_scale(method, fit_on, apply_to, dim=None)),
-        ("scaler-unbiased-std", lambda: reference_scale(method, fit_on, apply_to, unbiased=True)),
-    ]
-    mistakes += [("scaler-epsilon", lambda eps=eps: reference_scale(method, fit_on, apply_to, epsilon=eps))
-                 for eps in (1e-12, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3)]
-    if method == "minmax":
-        mistakes.append(("scaler-divides-by-max", lambda: (apply_to - shift) / fit_on.amax(dim=0, keepdim=True)))
-    mistakes += [("scaler-no-shift", lambda: apply_to / spread),
-                 ("scaler-method-ignored", lambda: reference_scale(other, fit_on, apply_to))]
-    for code, compute in mistakes:
-        if code == "scaler-unbiased-std" and method != "standard":
-            continue
-        try:
-            yield code, compute()
-        except RuntimeError:  # shapes that cannot broadcast: this mistake would have crashed instead
-            continue
-
-
 _EXPECTED = {
     "scaler-refits-in-transform": "transform reuses the statistics fit stored",
     "scaler-dim1": "one statistic per feature, taken over dim 0 (the samples)",
@@ -322,67 +367,134 @@ _EXPECTED = {
 }
 
 
-def _judge_transform(method: str, found: Any, fit_on: torch.Tensor, apply_to: torch.Tensor, subject: str) -> None:
-    expected = reference_scale(method, fit_on, apply_to)
-    if _close(found, expected):
-        if found.dtype != apply_to.dtype:
-            _fail("scaler-dtype", expected=f"dtype {apply_to.dtype}", found=f"dtype {found.dtype}", subject=subject)
+def _judge_transform(method: str, found: Any, want: dict[str, Any], subject: str) -> None:
+    """``found`` against the stored right result of this transform, then against each typical mistake's."""
+    expected = want["expected"]
+    if _matches(found, expected):
+        if found.dtype != torch.float64:
+            _fail("scaler-dtype", expected="dtype torch.float64", found=f"dtype {found.dtype}", subject=subject)
         return
-    if not isinstance(found, torch.Tensor) or found.shape != expected.shape:
+    if not isinstance(found, torch.Tensor) or list(found.shape) != expected["shape"]:
         shown = f"shape {tuple(found.shape)}" if isinstance(found, torch.Tensor) else f"a {type(found).__name__}"
-        _fail("scaler-dtype", expected=f"a tensor of shape {tuple(expected.shape)}", found=shown, subject=subject)
-    for code, wrong in _formula_mistakes(method, fit_on, apply_to):
-        if _close(found, wrong):
+        _fail("scaler-dtype", expected=f"a tensor of shape {tuple(expected['shape'])}", found=shown, subject=subject)
+    for code, prints in want["mistakes"]:
+        if _matches(found, {**expected, "fp": prints}):
             _fail(code, expected=_EXPECTED.get(code, f"Scaler({method!r}) as the exercise describes it"),
-                  found=f"the result of this mistake ({_difference(found, expected)})", subject=subject)
-    if found.is_floating_point() and torch.allclose(found.detach().double(), expected, rtol=1e-4, atol=1e-5):
+                  found=f"the result of this mistake: {_difference_from(found, expected)}", subject=subject)
+    if found.is_floating_point() and _matches(found, expected, rtol=1e-4, atol=1e-5):
         _fail("scaler-dtype", expected=f"float64 precision for float64 input ({_RTOL:g} relative)",
-              found=f"float32 precision ({_difference(found, expected)}): were the statistics converted to float32?",
-              subject=subject)
-    _fail("scaler-formula", expected="(x - shift) / scale per feature", found=_difference(found, expected),
+              found="float32 precision: were the statistics converted to float32?", subject=subject)
+    _fail("scaler-formula", expected="(x - shift) / scale per feature", found=_difference_from(found, expected),
           subject=subject)
 
 
+# Constants whose std over n copies comes out as a tiny rounding error instead of 0 (for one feature, PyTorch's
+# x.std(dim=0) sums rather than updating a running mean): a test ``std == 0`` misses them, ``max == min`` never does.
+_INEXACT_CONSTANTS = (0.3, 0.1, 0.7, 3.3, 1.1, 0.9, 2.2, 0.6, 0.2, 1.3, 2.7, 0.33, 0.47, 5.1, 0.123, 7.7, 0.57)
+
+
+def inexact_constant(n_samples: int) -> float:
+    """A constant whose std over ``n_samples`` copies (one feature, float64) is not 0, such as 0.3."""
+    def rounded(value: float) -> bool:
+        column = torch.full((n_samples, 1), value, dtype=torch.float64)
+        return float(column.std(dim=0, unbiased=False)) != 0.0 and float(column.std(dim=0)) != 0.0
+
+    return next((value for value in _INEXACT_CONSTANTS if rounded(value)), _INEXACT_CONSTANTS[0])
+
+
+def single_constant(n_samples: int) -> torch.Tensor:
+    """A table of one constant feature, (n_samples, 1) float64, whose computed std is a rounding error, not 0."""
+    return torch.full((n_samples, 1), inexact_constant(n_samples), dtype=torch.float64)
+
+
 def _constant_data(train: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
-    """``train`` with two constant features (values exact in float64, so max == min and std == 0)."""
+    """``train`` with two constant features: one whose std rounds to a tiny non-zero number (e.g. 0.3), one
+    all 0.0 (exactly std 0). Both have max == min."""
     constant = train.clone()
     columns = [1, train.shape[1] - 1]
-    constant[:, columns[0]], constant[:, columns[1]] = 42.0, 0.0
+    constant[:, columns[0]], constant[:, columns[1]] = inexact_constant(len(train)), 0.0
     return constant, columns
+
+
+def _near_zero(column: torch.Tensor) -> bool:
+    return bool(torch.isfinite(column).all()) and bool(column.detach().double().abs().max() <= 1e-6)
+
+
+def _misses_inexact_constant(scaled: Any, columns: list[int]) -> bool:
+    """The exactly constant feature became 0, the one whose std is a rounding error did not."""
+    return (isinstance(scaled, torch.Tensor) and scaled.ndim == 2 and scaled.shape[1] > max(columns)
+            and _near_zero(scaled[:, columns[1]]) and not _near_zero(scaled[:, columns[0]]))
+
+
+def _shown_column(column: torch.Tensor) -> str:
+    values = column.detach().double()
+    finite = values[torch.isfinite(values)]
+    if len(finite) < len(values):
+        return f"{len(values) - len(finite)} NaN or inf values"
+    return f"values from {float(finite.min()):.3g} to {float(finite.max()):.3g}"
+
+
+def _check_single_constant(run: _Run, method: str, n_samples: int) -> None:
+    """One constant feature such as 0.3: its std computes to a rounding error, so std == 0 misses it."""
+    single = single_constant(n_samples)
+    value = float(single[0, 0])
+    subject = f"Scaler({method!r}) on {n_samples} x 1 data whose only feature is constant (all {value})"
+    scaled = run.call(run.fit(method, single, subject), "transform", single, subject)
+    if not (isinstance(scaled, torch.Tensor) and scaled.shape == single.shape and _near_zero(scaled)):
+        shown = _shown_column(scaled[:, 0]) if isinstance(scaled, torch.Tensor) and scaled.ndim == 2 else \
+            f"{scaled!r}"[:80]
+        _fail("scaler-constant-std-test", expected="0.0 everywhere (max == min: a constant feature, scale 1)",
+              found=f"{shown}: the std, {float(single.std(dim=0, unbiased=False)):.2g}, was taken for a spread",
+              subject=subject)
+
+
+def scaler_check_tables(seed: int, n_samples: int, n_features: int) -> dict[str, Any]:
+    """check_scaler's fixed inputs: a square table, a training and a validation split, the table with constant
+    features (and their columns)."""
+    train, valid = _splits(seed, n_samples, n_features)
+    constant, columns = _constant_data(train)
+    return {"square": _data(seed + 500, n_features, n_features), "train": train, "valid": valid,
+            "constant": constant, "columns": columns}
 
 
 def _check_method(run: _Run, method: str, seed: int, n_samples: int, n_features: int) -> None:
     name = f"Scaler({method!r})"
+    tables, want = scaler_check_tables(seed, n_samples, n_features), _stored_scaler(seed, n_samples, n_features)[method]
     # A square table first: a dim mix-up shows in the values instead of crashing on a shape.
-    square = _data(seed + 500, n_features, n_features)
+    square = tables["square"]
     subject = f"{name} fitted on {n_features} x {n_features} data, transforming the same data"
     scaler = run.fit(method, square, subject)
-    _judge_transform(method, run.call(scaler, "transform", square, subject), square, square, subject)
+    _judge_transform(method, run.call(scaler, "transform", square, subject), want["square"], subject)
 
-    train, valid = _splits(seed, n_samples, n_features)
+    train, valid = tables["train"], tables["valid"]
     subject = f"{name} fitted on {n_samples} x {n_features} data, transforming {len(valid)} other rows"
     scaler = run.fit(method, train, subject)
     scaled = run.call(scaler, "transform", valid, subject)
-    _judge_transform(method, scaled, train, valid, subject)
+    _judge_transform(method, scaled, want["valid"], subject)
     subject = f"{name}: inverse_transform(transform(x)) for {len(valid)} rows it was not fitted on"
     back = run.call(scaler, "inverse_transform", scaled.detach(), subject)
     if not _close(back, valid):
         _fail("scaler-inverse-formula", expected="x again", found=_difference(back, valid), subject=subject)
 
-    constant, columns = _constant_data(train)
-    subject = f"{name} on data whose features {columns[0]} (all 42.0) and {columns[1]} (all 0.0) are constant"
+    constant, columns = tables["constant"], tables["columns"]
+    value = float(constant[0, columns[0]])
+    subject = f"{name} on data whose features {columns[0]} (all {value}) and {columns[1]} (all 0.0) are constant"
     scaler = run.fit(method, constant, subject)
     scaled = run.call(scaler, "transform", constant, subject)
+    if _misses_inexact_constant(scaled, columns):
+        _fail("scaler-constant-std-test", expected=f"0.0 in feature {columns[0]} (all {value}) as in feature "
+                                                   f"{columns[1]} (all 0.0)",
+              found=f"{_shown_column(scaled[:, columns[0]])} in feature {columns[0]}, 0.0 in feature {columns[1]}",
+              subject=subject)
     if isinstance(scaled, torch.Tensor) and not bool(torch.isfinite(scaled).all()):
         _fail("scaler-constant-nan", expected="finite values, 0 in the constant features",
               found=f"{int((~torch.isfinite(scaled)).sum())} NaN or inf values", subject=subject)
-    expected = reference_scale(method, constant, constant)
-    if isinstance(scaled, torch.Tensor) and scaled.shape == expected.shape and not _close(scaled[:, columns],
-                                                                                          expected[:, columns]):
+    if isinstance(scaled, torch.Tensor) and scaled.shape == constant.shape and not _near_zero(scaled[:, columns]):
         _fail("scaler-constant-feature", expected="0.0 in the constant features",
               found=f"values from {float(scaled[:, columns].min()):.3g} to {float(scaled[:, columns].max()):.3g}",
               subject=subject)
-    _judge_transform(method, scaled, constant, constant, subject)
+    _judge_transform(method, scaled, want["constant"], subject)
+    _check_single_constant(run, method, len(train))
     subject = f"{name} fitted with constant features, inverse_transform(transform(x)) for other rows"
     back = run.call(scaler, "inverse_transform", run.call(scaler, "transform", valid, subject).detach(), subject)
     if not _close(back, valid):
@@ -395,14 +507,17 @@ def _check_method(run: _Run, method: str, seed: int, n_samples: int, n_features:
     scaler = run.fit(method, train, subject)
     run.call(scaler, "fit", valid, subject)
     refitted = run.call(scaler, "transform", valid, subject)
-    if not _close(refitted, reference_scale(method, valid, valid)):
-        code = "scaler-refit-ignored" if _close(refitted, reference_scale(method, train, valid)) else "scaler-formula"
-        _fail(code, expected="the statistics of the second fit", found=_difference(refitted, reference_scale(
-            method, valid, valid)), subject=subject)
+    if not _matches(refitted, want["refit"]):
+        code = "scaler-refit-ignored" if _matches(refitted, want["valid"]["expected"]) else "scaler-formula"
+        _fail(code, expected="the statistics of the second fit", found=_difference_from(refitted, want["refit"]),
+              subject=subject)
 
 
-def check_scaler(scaler_class: type, *, seed: int = 0, n_samples: int = 37, n_features: int = 6) -> None:
-    """Exercise 1: the learner's ``Scaler`` on seeded float64 data, both methods; raise naming the first mistake."""
+def check_scaler(scaler_class: type, *, seed: int = 4, n_samples: int = 37, n_features: int = 6) -> None:
+    """Exercise 1: the learner's ``Scaler`` on seeded float64 data, both methods; raise naming the first mistake.
+
+    (seed, n_samples, n_features) is one of SCALER_CHECKS, whose right results are stored (``lesson02-scaler``).
+    """
     run = _Run(scaler_class)
     with _sklearn_calls() as calls:
         try:
@@ -416,13 +531,26 @@ def check_scaler(scaler_class: type, *, seed: int = 0, n_samples: int = 37, n_fe
               found=f"{len(calls)} calls such as {calls[0]}", subject="Scaler")
 
 
+def check_scaler_running_example(scaler_class: type, features: torch.Tensor, valid_features: torch.Tensor) -> None:
+    """Scaler('standard') fitted on the running example's training split, transforming its validation split
+    (on copies), against the stored result (``lesson02-running-example``: scikit-learn's StandardScaler's numbers)."""
+    run = _Run(scaler_class)
+    subject = "Scaler('standard') fitted on features, transforming valid_features (the running example)"
+    scaler = run.fit("standard", features, subject)
+    found = run.call(scaler, "transform", valid_features, subject)
+    expected = stored.load("lesson02-running-example")["standard"]
+    if not _matches(found, expected, rtol=1e-5, atol=1e-5):
+        _fail("scaler-formula", expected="per feature: (x - mean) / std over dim 0, with x.std(dim=0, unbiased=False)",
+              found=_difference_from(found, expected), subject=subject)
+
+
 # --- Exercise 2 · normalize_splits ----------------------------------------------------------------
 
-def _with_reference_scaler(function: Callable[..., Any]) -> tuple[Callable[..., Any], list[Any]]:
-    """``function`` with the name ``Scaler`` bound to the course's reference; the list records its instances."""
+def _with_stand_in(function: Callable[..., Any]) -> tuple[Callable[..., Any], list[Any]]:
+    """``function`` with the name ``Scaler`` bound to the course's stand-in; the list records its instances."""
     made: list[Any] = []
 
-    class Scaler(ReferenceScaler):
+    class Scaler(StandIn):
         def __init__(self, method: str = "minmax") -> None:
             super().__init__(method)
             made.append(self)
@@ -457,7 +585,7 @@ def _judge_splits(result: Any, method: str, train: torch.Tensor, valid: torch.Te
               found=f"a {type(result).__name__}" + (f" of {len(result)}" if isinstance(result, (tuple, list)) else ""),
               subject=subject)
     train_scaled, valid_scaled, scaler = result
-    expected_train, expected_valid = reference_scale(method, train, train), reference_scale(method, train, valid)
+    expected_train, expected_valid = stand_in_scale(method, train, train), stand_in_scale(method, train, valid)
     if _close(train_scaled, expected_valid) or _close(valid_scaled, expected_train):
         _fail("splits-return-order", expected=f"shapes {tuple(train.shape)}, {tuple(valid.shape)}",
               found=f"shapes {tuple(getattr(train_scaled, 'shape', ()))}, {tuple(getattr(valid_scaled, 'shape', ()))}",
@@ -466,22 +594,22 @@ def _judge_splits(result: Any, method: str, train: torch.Tensor, valid: torch.Te
         other = "standard" if method == "minmax" else "minmax"
         everything = torch.cat([train, valid])
         mistakes = [
-            ("splits-fit-on-valid", reference_scale(method, valid, train), reference_scale(method, valid, valid)),
-            ("splits-fit-each-split", expected_train, reference_scale(method, valid, valid)),
-            ("splits-fit-on-all", reference_scale(method, everything, train), reference_scale(method, everything, valid)),
+            ("splits-fit-on-valid", stand_in_scale(method, valid, train), stand_in_scale(method, valid, valid)),
+            ("splits-fit-each-split", expected_train, stand_in_scale(method, valid, valid)),
+            ("splits-fit-on-all", stand_in_scale(method, everything, train), stand_in_scale(method, everything, valid)),
             ("splits-default-method" if default else "splits-method-ignored",
-             reference_scale(other, train, train), reference_scale(other, train, valid)),
+             stand_in_scale(other, train, train), stand_in_scale(other, train, valid)),
         ]
         found = f"valid_scaled: {_difference(valid_scaled, expected_valid)}"
         for code, wrong_train, wrong_valid in mistakes:
             if _close(train_scaled, wrong_train) and _close(valid_scaled, wrong_valid):
-                _fail(code, expected="both splits scaled with statistics of train", found=found, subject=subject)
-        _fail("splits-values", expected="both splits scaled with statistics of train", found=found, subject=subject)
+                _fail(code, expected="both splits scaled with statistics of train (by the course's stand-in Scaler)", found=found, subject=subject)
+        _fail("splits-values", expected="both splits scaled with statistics of train (by the course's stand-in Scaler)", found=found, subject=subject)
     try:
         back = scaler.inverse_transform(valid_scaled.detach().clone())
     except Exception as error:  # noqa: BLE001
         back = error
-    if not _close(back, valid):
+    if not _close(back, valid, round_trip=True):
         _fail("splits-scaler-not-fitted-on-train", expected="scaler.inverse_transform(valid_scaled) == valid",
               found=error_text(back) if isinstance(back, Exception) else _difference(back, valid), subject=subject)
 
@@ -531,11 +659,11 @@ def check_normalize_splits(normalize_splits: Callable[..., Any], scaler_class: t
                            seed: int = 0, n_samples: int = 23, n_features: int = 4) -> None:
     """Exercise 2, judged on its own: ``normalize_splits`` runs with the course's reference Scaler.
 
-    The name ``Scaler`` inside ``normalize_splits`` is bound to the reference for the check. Only
+    The name ``Scaler`` inside ``normalize_splits`` is bound to the course's stand-in for the check. Only
     if the function still reaches the learner's own ``scaler_class`` (for example through a default
     argument), fails, and that class fails Exercise 1, does the message say "Exercise 1 still fails" first.
     """
-    patched, _ = _with_reference_scaler(normalize_splits)
+    patched, _ = _with_stand_in(normalize_splits)
     train, valid = _splits(seed + 50, n_samples, n_features)
     try:
         with _sklearn_calls() as calls, _uses(scaler_class) as own_calls:
@@ -565,11 +693,11 @@ def check_normalize_splits(normalize_splits: Callable[..., Any], scaler_class: t
 
 def check_splits_running_example(normalize_splits: Callable[..., Any], features: torch.Tensor,
                                  valid_features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The running example through ``normalize_splits`` (reference Scaler, copies of the data): min-max divides by 100.
+    """The running example through ``normalize_splits`` (the stand-in Scaler, copies of the data).
 
-    Returns (train_scaled, valid_scaled) for method='minmax'.
+    Returns (train_scaled, valid_scaled) for method='minmax', scaled by the stand-in.
     """
-    patched, _ = _with_reference_scaler(normalize_splits)
+    patched, _ = _with_stand_in(normalize_splits)
     subject = "normalize_splits(features, valid_features, method='minmax') on the running example"
     result = _run_splits(patched, features, valid_features, "minmax", subject)
     _judge_splits(result, "minmax", features.double(), valid_features.double(), default=False, subject=subject)
@@ -592,7 +720,8 @@ def scaler_scenario(seed: int) -> dict[str, Any]:
     n_samples, n_features = _probe_sizes(seed)
     train, valid = _splits(seed, n_samples, n_features)
     constant, columns = _constant_data(train)
-    return {"train": train, "valid": valid, "constant": constant, "constant_columns": columns}
+    return {"train": train, "valid": valid, "constant": constant, "constant_columns": columns,
+            "single": single_constant(n_samples)}
 
 
 def splits_scenario(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -629,6 +758,9 @@ def _probe_scaler(ns: dict[str, Any], seed: int) -> dict[str, Any]:
         scaled = constant.transform(copy_of(scenario["valid"]))
         values[f"{method}-constant-inverse"] = _value(constant.inverse_transform(copy_of(scaled.detach()))) \
             if isinstance(scaled, torch.Tensor) else None
+        single = scaler_class(method)
+        single.fit(copy_of(scenario["single"]))
+        values[f"{method}-single"] = _value(single.transform(copy_of(scenario["single"])))
         refitted = scaler_class(method)
         refitted.fit(copy_of(scenario["train"]))
         refitted.fit(copy_of(scenario["valid"]))
@@ -638,7 +770,7 @@ def _probe_scaler(ns: dict[str, Any], seed: int) -> dict[str, Any]:
 
 
 def _probe_normalize_splits(ns: dict[str, Any], seed: int) -> dict[str, Any]:
-    patched, _ = _with_reference_scaler(ns["normalize_splits"])  # Exercise 2 is judged on its own
+    patched, _ = _with_stand_in(ns["normalize_splits"])  # Exercise 2 is judged on its own
     train, valid = splits_scenario(seed)
     values: dict[str, Any] = {}
     for method in (None, "minmax", "standard"):

@@ -1,7 +1,8 @@
 """Lesson 03 (forward pass): the catalogue of typical mistakes and the checks that recognise them.
 
 Each check runs the learner's code on seeded models and inputs the notebook never prints, compares
-the result with PyTorch's own answer, and when they differ works out *which* typical mistake
+the result with PyTorch's own answer (stored as data, ``checks/expected/lesson03-*.json``, computed on
+the grader's side), and when they differ works out *which* typical mistake
 reproduces the learner's result (ReLU missing, softmax inside ``forward``, argmax over the batch,
 frozen parameters counted, ...). The first line of every failure message ends with its code.
 Importing this module has no side effects.
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from course_utils.checks import expected as stored
 from course_utils.checks.core import CheckFailed
 from course_utils.checks.learner import error_text
 from course_utils.diagnoses import Diagnosis, by_code, raise_diagnosis
@@ -32,6 +34,9 @@ _PARAMETERS = "3 · Parameters: how many, where, what type"
 # The numbers the lesson prints for its own model: an answer that returns them for another model
 # was written into the code, not counted.
 LESSON_COUNTS = frozenset({451, 99, 352})
+# The seeds of predict's and count_parameters' checks whose expected results are stored
+# (``checks/expected/lesson03-*.json``, computed on the grader's side): the notebook's and the tests'.
+CHECK_SEEDS = (1, 2, 3, 3041, 3051)
 
 
 def _row(code: str, what: str, hint: str, family: str, where: tuple[str, str], section: str = "") -> Diagnosis:
@@ -116,6 +121,9 @@ CATALOGUE = (
          "modes", _EX2),
     _row("predict-not-tensor", "predict did not return a tensor",
          "return logits.argmax(dim=1), a tensor; do not convert it with .tolist() or .item().", "interface", _EX2),
+    _row("predict-returns-max-tuple", "predict returned the pair (values, indices) of torch.max, not the classes alone",
+         "torch.max(logits, dim=1) returns two tensors, the largest values and their indices: keep the indices, "
+         "_, classes = torch.max(logits, dim=1), or use logits.argmax(dim=1).", "interface", _EX2, _LOGITS),
     _row("predict-returns-logits", "predict returned the logits, not the predicted classes",
          "return logits.argmax(dim=1): one class index per row.", "metrics", _EX2, _LOGITS),
     _row("predict-returns-probabilities", "predict returned probabilities, not the predicted classes",
@@ -154,9 +162,10 @@ CATALOGUE = (
          "every parameter counts, weights and biases: iterate over model.parameters().", "shapes", _EX3, _PARAMETERS),
     _row("count-not-numel", "count_parameters adds up the sizes of the dimensions instead of multiplying them",
          "a weight of shape (32, 10) holds 32 * 10 = 320 numbers: use p.numel().", "shapes", _EX3, _PARAMETERS),
-    _row("count-shared-twice", "count_parameters counts a layer used twice twice",
-         "model.parameters() lists each parameter once even if its layer is used twice: iterate over it, "
-         "not over the layers.", "shapes", _EX3, _PARAMETERS),
+    _row("count-shared-twice", "count_parameters counts a parameter used twice twice (a layer used twice, or a "
+         "weight tied between two layers)",
+         "model.parameters() lists each parameter once even if its layer is used twice or its weight is shared: "
+         "iterate over it, not over the layers or modules.", "shapes", _EX3, _PARAMETERS),
     _row("count-buffers", "count_parameters counts buffers (such as BatchNorm's running statistics) as parameters",
          "model.state_dict() also holds buffers, tensors that are saved with the model but not trained: "
          "count model.parameters() only.", "shapes", _EX3, _PARAMETERS),
@@ -238,11 +247,30 @@ def _pick_linears(model: nn.Module, sizes: tuple[int, int, int], subject: str) -
     return first, second
 
 
-def _forward_variants(first: nn.Linear, second: nn.Linear, x: torch.Tensor) -> list[tuple[str, str, torch.Tensor]]:
-    """(code, what the output equals, output) for each typical mistake, computed from the learner's own layers."""
+# The seeds of check_mlp whose expected logits are stored, with the sizes and batch each one uses (None: sizes
+# drawn from the seed, a batch of 13): the notebook's calls and the tests'.
+MLP_CHECKS: dict[int, tuple[tuple[int, int, int], int] | None] = {
+    1: None, 2: None, 3: None, 3031: None, 3032: ((10, 32, 3), 100), 3033: ((1, 2, 1), 2)}
+
+
+def mlp_check_case(seed: int) -> dict[str, Any]:
+    """check_mlp's fixed inputs for ``seed``: sizes, a batch, and the weights it loads into the two Linear layers."""
+    sizes, batch = MLP_CHECKS[seed] or (_sizes_for(seed), 13)
+    n_in, n_hidden, n_out = sizes
+    generator = torch.Generator().manual_seed(seed + 1)
+    return {"sizes": sizes, "x": torch.randn(batch, n_in, generator=generator),
+            "weights": [torch.randn(n_hidden, n_in, generator=generator) / n_in ** 0.5,
+                        torch.randn(n_hidden, generator=generator),
+                        torch.randn(n_out, n_hidden, generator=generator) / n_hidden ** 0.5,
+                        torch.randn(n_out, generator=generator)]}
+
+
+def _forward_variants(first: nn.Linear, second: nn.Linear, x: torch.Tensor,
+                      logits: torch.Tensor) -> list[tuple[str, str, torch.Tensor]]:
+    """(code, what the output equals, output) for each typical mistake: from the stored right ``logits``, or from
+    the learner's own layers where the mistake changes the hidden layer."""
     with torch.no_grad():
         hidden = first(x)
-        logits = second(torch.relu(hidden))
         linear_only = second(hidden)
         return [
             ("mlp-no-relu", "out(hidden(x)), without the ReLU", linear_only),
@@ -258,17 +286,29 @@ def _forward_variants(first: nn.Linear, second: nn.Linear, x: torch.Tensor) -> l
         ]
 
 
+def _load(first: nn.Linear, second: nn.Linear, weights: list[torch.Tensor]) -> None:
+    """Known weights into the learner's two layers, so that the right logits are the stored ones."""
+    with torch.no_grad():
+        for layer, weight, bias in ((first, weights[0], weights[1]), (second, weights[2], weights[3])):
+            layer.weight.copy_(weight)
+            layer.bias.copy_(bias)
+
+
 def check_mlp(mlp_class: Callable[..., Any], *, seed: int, sizes: tuple[int, int, int] | None = None,
               batch: int = 13) -> None:
-    """Build ``mlp_class(*sizes)`` and compare its forward pass with Linear -> ReLU -> Linear on seeded inputs.
+    """Build ``mlp_class(*sizes)``, load known weights into its two Linear layers, and compare its forward pass
+    with Linear -> ReLU -> Linear on seeded inputs (the right logits are stored data, ``lesson03-mlp``).
 
-    ``sizes`` defaults to sizes drawn from ``seed`` (never the running example's 10, 32, 3).
+    ``sizes`` defaults to sizes drawn from ``seed`` (never the running example's 10, 32, 3); a seed with
+    given sizes must be one of MLP_CHECKS.
     """
-    sizes = sizes or _sizes_for(seed)
+    if seed not in MLP_CHECKS or (sizes is not None and MLP_CHECKS[seed] != (tuple(sizes), batch)):
+        raise ValueError(f"check_mlp has stored results for these seeds (sizes, batch) only: {MLP_CHECKS}")
+    case = mlp_check_case(seed)
+    sizes, x = case["sizes"], case["x"]
     subject = f"MLP{sizes}"
     torch.manual_seed(seed)
     model = _build(mlp_class, sizes, subject)
-    x = torch.randn(batch, sizes[0], generator=torch.Generator().manual_seed(seed + 1))
     if not list(model.parameters()):
         first_out = _forward(model, x, subject, "mlp-unregistered-layers")
         second_out = _forward(model, x, subject, "mlp-unregistered-layers")
@@ -278,13 +318,13 @@ def check_mlp(mlp_class: Callable[..., Any], *, seed: int, sizes: tuple[int, int
               expected=f"{sum(a * b + b for a, b in zip(sizes, sizes[1:]))} parameters in model.parameters()",
               found="no parameters" + (" and a different output at every call" if differs else ""), subject=subject)
     first, second = _pick_linears(model, sizes, subject)
+    _load(first, second, case["weights"])
     output = _forward(model, x, subject)
-    with torch.no_grad():
-        reference = second(torch.relu(first(x)))
+    reference = stored.tensor(stored.for_seed("lesson03-mlp", seed)["logits"])
     if not isinstance(output, torch.Tensor):
         _fail("mlp-output", expected="a tensor of logits", found=f"a {type(output).__name__}", subject=subject)
     if not _close(output, reference):
-        for code, equals, variant in _forward_variants(first, second, x):
+        for code, equals, variant in _forward_variants(first, second, x, reference):
             if _close(output, variant):
                 _fail(code, expected=f"logits out(relu(hidden(x))) of shape {tuple(reference.shape)}",
                       found=f"an output equal to {equals}", subject=subject)
@@ -329,6 +369,9 @@ def _diagnose_prediction(result: Any, logits: torch.Tensor) -> tuple[str, str] |
     """(code, found) for a returned value that is not logits.argmax(dim=1), or None if it is."""
     n, n_classes = logits.shape
     expected = logits.argmax(dim=1)
+    if (isinstance(result, tuple) and len(result) == 2 and all(isinstance(r, torch.Tensor) for r in result)
+            and result[1].shape == (n,) and torch.equal(result[1].long(), expected)):
+        return "predict-returns-max-tuple", "the pair that torch.max returns: (values, indices)"
     if not isinstance(result, torch.Tensor):
         return "predict-not-tensor", f"a {type(result).__name__}"
     shape = tuple(result.shape)
@@ -358,14 +401,15 @@ def _diagnose_prediction(result: Any, logits: torch.Tensor) -> tuple[str, str] |
 
 
 def check_predict(predict: Callable[..., Any], *, seed: int) -> None:
-    """Run ``predict(model, x)`` on a recording model with BatchNorm and Dropout, from train and from eval mode."""
+    """Run ``predict(model, x)`` on a recording model with BatchNorm and Dropout, from train and from eval mode.
+
+    The model's eval-mode logits for the check's input are stored data (``lesson03-predict``).
+    """
     for start_training in (True, False):
         net, x = _probe_net(seed)
         net.train(start_training)
         state = copy.deepcopy(net.state_dict())
-        reference_net = copy.deepcopy(net).eval()
-        with torch.no_grad():
-            logits = reference_net(x)
+        logits = stored.tensor(stored.for_seed("lesson03-predict", seed)["logits"])  # the eval-mode logits
         mode = "training" if start_training else "eval"
         subject = f"predict on a model in {mode} mode"
         try:
@@ -425,47 +469,27 @@ def _count_models(seed: int) -> dict[str, nn.Module]:
     with_norm[3].bias.requires_grad_(False)
     shared_layer = nn.Linear(b, b)
     shared = nn.Sequential(nn.Linear(a, b), nn.ReLU(), shared_layer, nn.ReLU(), shared_layer)
+    tied = nn.Sequential(nn.Linear(b, b), nn.ReLU(), nn.Linear(b, b))
+    tied[2].weight = tied[0].weight  # weight tying: two layers, one weight
     return {
         f"Linear({a}, {b}) -> ReLU -> Linear({b}, {c})": plain,
         f"the same model with its first Linear layer frozen": frozen,
         "a model with BatchNorm (its running statistics are buffers) and one frozen bias": with_norm,
         "a model that uses one Linear layer twice": shared,
+        "a model whose two Linear layers share (tie) one weight": tied,
         "an nn.Module subclass (not an nn.Sequential) with an nn.Parameter of its own": _Custom(a, b),
     }
 
 
-def _trainable(parameters: Any) -> list[torch.Tensor]:
-    return [p for p in parameters if p.requires_grad]
-
-
-# Each typical mistake as a counting rule; the first rule that reproduces every answer names the mistake.
-_COUNTING_MISTAKES: tuple[tuple[str, Callable[[nn.Module], int]], ...] = (
-    ("count-includes-frozen", lambda m: sum(p.numel() for p in m.parameters())),
-    ("count-tensors-not-numbers", lambda m: len(_trainable(m.parameters()))),
-    ("count-tensors-not-numbers", lambda m: len(list(m.parameters()))),
-    ("count-weights-only", lambda m: sum(p.numel() for n, p in m.named_parameters() if p.requires_grad
-                                         and n.endswith("weight"))),
-    ("count-weights-only", lambda m: sum(p.numel() for n, p in m.named_parameters() if n.endswith("weight"))),
-    ("count-not-numel", lambda m: sum(sum(p.shape) for p in _trainable(m.parameters()))),
-    ("count-not-numel", lambda m: sum(p.shape[0] for p in _trainable(m.parameters()))),
-    ("count-not-numel", lambda m: sum(sum(p.shape) for p in m.parameters())),
-    ("count-shared-twice", lambda m: sum(p.numel() for _, p in m.named_parameters(remove_duplicate=False)
-                                         if p.requires_grad)),
-    ("count-shared-twice", lambda m: sum(p.numel() for _, p in m.named_parameters(remove_duplicate=False))),
-    ("count-buffers", lambda m: sum(v.numel() for v in m.state_dict().values())),
-    ("count-buffers", lambda m: sum(p.numel() for p in _trainable(m.parameters()))
-     + sum(v.numel() for v in m.buffers())),
-    ("count-only-linear", lambda m: sum(p.numel() for layer in m.modules() if isinstance(layer, nn.Linear)
-                                        for p in layer.parameters() if p.requires_grad)),
-    ("count-only-linear", lambda m: sum(p.numel() for layer in m.modules() if isinstance(layer, nn.Linear)
-                                        for p in layer.parameters())),
-)
-
-
 def check_count_parameters(count_parameters: Callable[[nn.Module], Any], *, seed: int) -> None:
-    """Count the trainable parameters of several seeded models (frozen layers, BatchNorm, a shared layer, ...)."""
+    """Count the trainable parameters of several seeded models (frozen layers, BatchNorm, a shared layer, ...).
+
+    The right counts, and the counts of each typical mistake, are stored data (``lesson03-count-parameters``):
+    ``{"expected": [...], "mistakes": [[code, [...]], ...]}``, one count per model, the mistakes most specific first.
+    """
     models = _count_models(seed)
-    expected = {d: sum(p.numel() for p in m.parameters() if p.requires_grad) for d, m in models.items()}
+    want = stored.for_seed("lesson03-count-parameters", seed)
+    expected = dict(zip(models, want["expected"]))
     answers: dict[str, Any] = {}
     crash: tuple[str, BaseException] | None = None
     for description, model in models.items():
@@ -485,12 +509,9 @@ def check_count_parameters(count_parameters: Callable[[nn.Module], Any], *, seed
     if wrong:
         description, answer = next(iter(wrong.items()))
         subject = f"count_parameters of {description}"
-        for code, rule in _COUNTING_MISTAKES:
-            try:
-                reproduces = all(rule(models[d]) == a for d, a in answers.items())
-            except (StopIteration, TypeError, IndexError):
-                continue
-            if reproduces:
+        for code, counts in want["mistakes"]:
+            by_model = dict(zip(models, counts))
+            if all(by_model[d] == a for d, a in answers.items()):
                 _fail(code, expected=f"{expected[description]}", found=f"{answer}", subject=subject)
     if crash:
         description, error = crash
@@ -518,6 +539,14 @@ def mlp_scenario(seed: int) -> dict[str, Any]:
                         torch.randn(n_out, generator=generator)]}
 
 
+def tiny_mlp_scenario(seed: int) -> dict[str, Any]:
+    """Exercise 1's re-check at the smallest sizes: one input feature, two hidden units, one output, a batch of 2."""
+    generator = torch.Generator().manual_seed(seed + 2)
+    return {"sizes": (1, 2, 1), "x": torch.randn(2, 1, generator=generator),
+            "weights": [torch.randn(2, 1, generator=generator), torch.randn(2, generator=generator),
+                        torch.randn(1, 2, generator=generator), torch.randn(1, generator=generator)]}
+
+
 def predict_scenario(seed: int) -> tuple[nn.Module, torch.Tensor]:
     """Exercise 2's re-check: a model with BatchNorm and Dropout that records its calls, and a batch."""
     with torch.random.fork_rng(devices=[]):  # seeds its own generator, leaves the caller's random state alone
@@ -536,7 +565,10 @@ def _plain(result: Any) -> torch.Tensor | None:
 
 
 def _probe_mlp(ns: dict[str, Any], seed: int) -> dict[str, Any]:
-    scenario = mlp_scenario(seed)
+    return {**_mlp_values(ns, mlp_scenario(seed)), "tiny": _mlp_values(ns, tiny_mlp_scenario(seed))}
+
+
+def _mlp_values(ns: dict[str, Any], scenario: dict[str, Any]) -> dict[str, Any]:
     n_in, n_hidden, n_out = scenario["sizes"]
     with torch.random.fork_rng(devices=[]):  # building the model draws weights: keep the notebook's random state
         model = ns["MLP"](n_in, n_hidden, n_out)

@@ -1,8 +1,9 @@
 """Lesson 04 (loss): the catalogue of typical mistakes and the checks that recognise them.
 
 ``cross_entropy`` (exercise 1) is run on seeded logits the notebook never prints, with PyTorch's
-own cross-entropy functions switched off during the call, and compared with ``F.cross_entropy``;
-when the values differ, the check finds which typical mistake reproduces them (sum instead of
+own cross-entropy functions switched off during the call, and compared with ``F.cross_entropy``'s
+values and gradients, stored as data (``checks/expected/lesson04-*.json``, computed on the grader's
+side); when the values differ, the check finds which typical mistake reproduces them (sum instead of
 mean, softmax before the loss, softmax over the batch, no max shift, a weighted mean taken over N,
 ...). ``choose_loss`` (exercise 2) is recognised by what its loss module computes. The first line of
 every failure message ends with its code. Importing this module has no side effects.
@@ -19,9 +20,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from course_utils.checks import expected as stored
 from course_utils.checks.core import CheckFailed
 from course_utils.checks.learner import error_text
-from course_utils.diagnoses import Diagnosis, by_code, raise_diagnosis
+from course_utils.diagnoses import Diagnosis, ForbiddenCall, by_code, raise_diagnosis
 
 LESSON = "04_loss"
 _VALUES = ("ex1-values-tests", "Exercise 1 · Cross-entropy by hand")
@@ -173,6 +175,10 @@ CATALOGUE = (
     _row("loss-reduction-sum", "choose_loss returns a loss with reduction='sum'",
          "keep the default reduction='mean', so the gradient's scale does not depend on the batch size.",
          "loss", _CHOOSE, _REDUCTION),
+    _row("loss-ce-on-one-logit", "choose_loss(\"binary\") returns nn.CrossEntropyLoss, whose loss on a single "
+         "logit is always 0: with one class, the softmax is always 1",
+         "a yes/no task with one logit needs nn.BCEWithLogitsLoss (float 0.0 / 1.0 targets); nn.CrossEntropyLoss "
+         "needs one logit per class, at least two.", "loss", _CHOOSE, _OTHER),
     _row("loss-wrong-for-task", "choose_loss returns a loss meant for another task",
          "multiclass: nn.CrossEntropyLoss; regression: nn.MSELoss; binary: nn.BCEWithLogitsLoss.", "loss", _CHOOSE),
     _row("loss-shared-instance", "choose_loss returns the same loss object at every call",
@@ -180,6 +186,14 @@ CATALOGUE = (
          "interface", _CHOOSE),
 )
 DIAGNOSES = by_code(CATALOGUE)
+
+# PyTorch's own cross-entropy and its parts: the by-hand cross-entropy must not call them. The grader finds them
+# in the submitted source (course_tools.grade); its three check cells all score 0 then.
+_LIBRARY_CROSS_ENTROPY = ("torch.nn.functional.cross_entropy", "torch.nn.CrossEntropyLoss",
+                          "torch.nn.functional.nll_loss", "torch.nn.NLLLoss", "torch.nn.functional.log_softmax",
+                          "torch.log_softmax", "torch.special.log_softmax", "torch.nn.LogSoftmax")
+FORBIDDEN_CALLS = tuple(ForbiddenCall(grade_id, "cross_entropy", _LIBRARY_CROSS_ENTROPY, "ce-library-call")
+                        for grade_id in (_VALUES[0], _STABLE[0], _WEIGHTS[0]))
 
 
 def _fail(code: str, *, expected: Any, found: Any, subject: str) -> NoReturn:
@@ -191,6 +205,108 @@ def _same(found: Any, expected: torch.Tensor, rtol: float = 1e-6, atol: float = 
     return (isinstance(found, torch.Tensor) and found.shape == expected.shape
             and bool(torch.allclose(found.detach().double(), expected.detach().double(), rtol=rtol, atol=atol,
                                     equal_nan=False)))
+
+
+def _probe(seed: int, n: int, n_classes: int, scale: float = 2.0,
+           dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    logits = (torch.randn(n, n_classes, generator=generator, dtype=torch.float64) * scale).to(dtype)
+    targets = torch.randint(0, n_classes, (n,), generator=generator)
+    return logits, targets
+
+
+# --- the checks' fixed inputs, and what PyTorch answers for them (stored data) ---------------------------
+# Each check runs on cases built here from its seed; F.cross_entropy's loss, gradient and per-sample losses
+# for them, and the values of the typical mistakes, are computed on the grader's side and stored in
+# checks/expected/lesson04-*.json (one list entry per case), so this module holds no cross-entropy of its own.
+
+Case = tuple[torch.Tensor, torch.Tensor, dict[str, Any]]  # logits, targets, options (weight, label_smoothing)
+# The typical mistakes whose values are stored, by the index the stored files use: (code, what the value equals).
+MISTAKES = (
+    ("ce-sum-reduction", "the sum of the per-sample losses"),
+    ("ce-mean-over-classes", "the sum of the per-sample losses divided by N·C"),
+    ("ce-double-softmax", "the cross-entropy of softmax(logits)"),
+    ("ce-dim", "the cross-entropy with the softmax over dim=0"),
+    ("ce-dim", "the cross-entropy with each column's maximum subtracted"),
+    ("ce-sign", "minus the cross-entropy"),
+    ("ce-missing-log", "the mean of -p (the probability of the true class, without log)"),
+    ("ce-missing-log", "the mean of 1 - p (the probability of the true class, without log)"),
+    ("ce-index-all-rows", "the mean of -log_p[:, targets], an (N, N) table"),
+    ("ce-index-all-rows", "the mean of -log_p[:, targets], an (N, N) table, summed per row"),
+    ("ce-weight-ignored", "the loss without weights"),
+    ("ce-weight-mean", "the weighted sum divided by N"),
+    ("ce-smoothing-ignored", "the loss without label smoothing"),
+    ("ce-smoothing-classes-hard-coded", "the formula with eps / 3 instead of eps / C"),
+    ("ce-smoothing-not-divided", "the formula with eps instead of eps / C"),
+    ("ce-smoothing-other-classes", "(1 - eps) * nll + eps / (C - 1) * the other classes' -log p"),
+    ("ce-smoothing-unweighted", "the formula with an unweighted smoothing term"),
+    ("ce-smoothing-denominator", "the formula with the smoothing term divided by N"),
+)
+# The seeds whose expected results are stored: the notebook's check cells' and the tests'.
+CHECK_SEEDS = {"values": (1, 2, 3, 4011), "stability": (1, 2, 3, 4021), "weights": (1, 2, 3, 4031),
+               "choose": (1, 2, 3, 4041)}
+TASKS = ("multiclass", "regression", "binary")
+# (what a non-finite result means, what a finite but wrong result means, description, logits, targets)
+_STABILITY_ROWS = (
+    ("ce-log-of-softmax", "ce-clamped", "one row whose true class has a probability below the smallest number "
+     "the dtype can hold, but no logit large enough to overflow", [[0.0, -800.0, 3.0]], [1]),
+    ("ce-no-max-shift", "ce-unstable", "one row with a large logit for its own class", [["big", 0.0, -5.0]], [0]),
+    ("ce-global-max", "ce-unstable", "two rows at very different scales", [["big", 0.0, 0.0], [0.0, "-big", 5.0]],
+     [0, 2]),
+    ("ce-no-max-shift", "ce-clamped-logits", "two large logits 3 apart", [["big", "big-3", 0.0]], [1]),
+    ("ce-unstable", "ce-clamped", "one row whose true class has a very negative logit", [[0.0, "-big", 3.0]], [1]),
+    ("ce-unstable", "ce-clamped", "a confident mistake of moderate size", [[0.0, 60.0, 0.0]], [0]),
+)
+
+
+def values_cases(seed: int) -> list[Case]:
+    """Exercise 1's values check: two batches of the same shape (a hard-coded answer gives one number for both),
+    then one sample, and a float32 batch of 7 classes."""
+    n = 9 + seed % 5
+    sizes = ((seed, n, 4, 2.0, torch.float64), (seed + 100, n, 4, 2.0, torch.float64),
+             (seed + 1, 1, 3, 1.0, torch.float64), (seed + 2, 20, 7, 3.0, torch.float32))
+    return [(*_probe(*size), {}) for size in sizes]
+
+
+def _stability_rows(seed: int) -> list[tuple[str, str, str, list[list[float]], list[int], torch.dtype]]:
+    generator = torch.Generator().manual_seed(seed)
+    big = float(torch.randint(5000, 10001, (1,), generator=generator))
+    numbers = {"big": big, "-big": -big, "big-3": big - 3.0}
+    rows = []
+    for dtype in (torch.float32, torch.float64):
+        for not_finite, wrong, description, logits, labels in _STABILITY_ROWS:
+            values = [[numbers.get(v, v) if isinstance(v, str) else v for v in row] for row in logits]
+            if values == [[0.0, -800.0, 3.0]] and dtype == torch.float32:
+                values = [[0.0, -200.0, 3.0]]  # e^-200 is 0 in float32, e^-800 in float64
+            rows.append((not_finite, wrong, description, values, labels, dtype))
+    return rows
+
+
+def stability_cases(seed: int) -> list[Case]:
+    """Exercise 1's stability check: ordinary logits (8, 4) first, then rows of logits in the thousands."""
+    return [(*_probe(seed, 8, 4), {})] + [(torch.tensor(values, dtype=dtype), torch.tensor(labels), {})
+                                          for *_, values, labels, dtype in _stability_rows(seed)]
+
+
+def weights_cases(seed: int) -> list[Case]:
+    """Exercise 1's options check: ordinary logits (12, 5) first, then weights, smoothing and both, C != 3."""
+    generator = torch.Generator().manual_seed(seed + 7)
+    n_classes = 5 + seed % 3
+    logits, targets = _probe(seed + 3, 15, n_classes, scale=3.0)
+    weight = torch.rand(n_classes, generator=generator, dtype=torch.float64) * 3 + 0.2
+    eps = round(0.05 + 0.3 * float(torch.rand(1, generator=generator)), 3)
+    return [(*_probe(seed, 12, 5), {})] + [(logits, targets, {"weight": weight if use_weight else None,
+                                                             "label_smoothing": eps if use_smoothing else 0.0})
+                                           for use_weight, use_smoothing in ((True, False), (False, True),
+                                                                             (True, True))]
+
+
+def _stored_cases(kind: str, seed: int) -> list[dict[str, Any]]:
+    return stored.for_seed(f"lesson04-{kind}", seed)
+
+
+def _reference(want: dict[str, Any]) -> torch.Tensor:
+    return torch.tensor(want["loss"], dtype=torch.float64)
 
 
 # --- Exercise 1 · the call, with PyTorch's cross-entropy switched off --------------------------
@@ -234,71 +350,11 @@ def _call(cross_entropy: Callable[..., Any], logits: torch.Tensor, targets: torc
         _fail("ce-crashed", expected="a 0-dim loss tensor", found=error_text(error), subject=subject)
 
 
-def _probe(seed: int, n: int, n_classes: int, scale: float = 2.0,
-           dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    logits = (torch.randn(n, n_classes, generator=generator, dtype=torch.float64) * scale).to(dtype)
-    targets = torch.randint(0, n_classes, (n,), generator=generator)
-    return logits, targets
-
-
-def _value_mistakes(logits: torch.Tensor, targets: torch.Tensor) -> list[tuple[str, str, torch.Tensor]]:
-    """(code, what the result equals, value) for each typical mistake in the plain cross-entropy."""
-    n, n_classes = logits.shape
-    z = logits.detach().double()
-    log_p = torch.log_softmax(z, dim=1)
-    nll = -log_p[torch.arange(n), targets]
-    column_max = z.max(dim=0, keepdim=True).values
-    shifted = z - column_max
-    wrong_shift = -(shifted - shifted.exp().sum(dim=1, keepdim=True).log())[torch.arange(n), targets]
-    return [
-        ("ce-sum-reduction", "the sum of the per-sample losses", nll.sum()),
-        ("ce-mean-over-classes", "the sum of the per-sample losses divided by N·C", nll.sum() / (n * n_classes)),
-        ("ce-double-softmax", "the cross-entropy of softmax(logits)",
-         F.cross_entropy(torch.softmax(z, dim=1), targets)),
-        ("ce-dim", "the cross-entropy with the softmax over dim=0",
-         -torch.log_softmax(z, dim=0)[torch.arange(n), targets].mean()),
-        ("ce-dim", "the cross-entropy with each column's maximum subtracted", wrong_shift.mean()),
-        ("ce-sign", "minus the cross-entropy", -nll.mean()),
-        ("ce-missing-log", "the mean of -p (the probability of the true class, without log)",
-         -torch.softmax(z, dim=1)[torch.arange(n), targets].mean()),
-        ("ce-missing-log", "the mean of 1 - p (the probability of the true class, without log)",
-         1 - torch.softmax(z, dim=1)[torch.arange(n), targets].mean()),
-        ("ce-index-all-rows", "the mean of -log_p[:, targets], an (N, N) table", -log_p[:, targets].mean()),
-        ("ce-index-all-rows", "the mean of -log_p[:, targets], an (N, N) table, summed per row",
-         -log_p[:, targets].sum(dim=1).mean()),
-    ]
-
-
-def _check_plain(cross_entropy: Callable[..., Any], logits: torch.Tensor, targets: torch.Tensor,
-                 subject: str) -> None:
-    """Value, shape, dtype and gradient of cross_entropy(logits, targets) against F.cross_entropy."""
-    leaf = logits.clone().requires_grad_(True)
-    result = _call(cross_entropy, leaf, targets, subject)
-    reference = F.cross_entropy(logits, targets)
-    expected = f"{reference.item():.6f}, a 0-dim {logits.dtype} tensor (F.cross_entropy)"
-    if not isinstance(result, torch.Tensor):
-        _fail("ce-not-tensor", expected=expected, found=f"{result!r} (a {type(result).__name__})", subject=subject)
-    per_sample = F.cross_entropy(logits, targets, reduction="none")
-    if result.shape == per_sample.shape and result.ndim and _same(result, per_sample):
-        _fail("ce-no-reduction", expected=expected, found=f"shape {tuple(result.shape)}: one loss per sample",
-              subject=subject)
-    if result.shape != ():
-        _fail("ce-shape", expected=expected, found=f"shape {tuple(result.shape)}", subject=subject)
-    tolerance = dict(rtol=1e-5, atol=1e-5) if logits.dtype == torch.float32 else dict(rtol=1e-6, atol=1e-6)
-    if not _same(result, reference, **tolerance):
-        for code, equals, value in _value_mistakes(logits, targets):
-            if _same(result, value, **tolerance):
-                _fail(code, expected=expected, found=f"{result.item():.6f}, which equals {equals}", subject=subject)
-        near = _same(result, reference, rtol=1e-2, atol=0.0)
-        _fail("ce-epsilon" if near else "ce-value", expected=expected, found=f"{result.item():.8f}", subject=subject)
-    if result.dtype != logits.dtype:
-        _fail("ce-dtype", expected=expected, found=f"a {result.dtype} tensor", subject=subject)
+def _check_gradient(result: torch.Tensor, leaf: torch.Tensor, want: dict[str, Any], subject: str) -> None:
+    """``result`` can be differentiated, and its gradient on the logits is F.cross_entropy's (stored)."""
     if not result.requires_grad:
         _fail("ce-detached", expected="a loss that autograd can differentiate (requires_grad=True)",
               found="requires_grad=False", subject=subject)
-    reference_leaf = logits.clone().requires_grad_(True)
-    F.cross_entropy(reference_leaf, targets).backward()
     try:
         result.backward()
     except RuntimeError as error:
@@ -306,9 +362,38 @@ def _check_plain(cross_entropy: Callable[..., Any], logits: torch.Tensor, target
     if leaf.grad is None:
         _fail("ce-detached", expected="the gradient of F.cross_entropy on the logits", found="no gradient",
               subject=subject)
-    if not _same(leaf.grad, reference_leaf.grad, rtol=1e-5, atol=1e-6):
+    expected = torch.tensor(want["grad"], dtype=torch.float64)
+    if not _same(leaf.grad, expected, rtol=1e-5, atol=1e-6):
         _fail("ce-gradient", expected="the gradient of F.cross_entropy on the logits",
-              found=f"largest difference {float((leaf.grad - reference_leaf.grad).abs().max()):.3g}", subject=subject)
+              found=f"largest difference {float((leaf.grad.double() - expected).abs().max()):.3g}", subject=subject)
+
+
+def _check_plain(cross_entropy: Callable[..., Any], case: Case, want: dict[str, Any], subject: str) -> None:
+    """Value, shape, dtype and gradient of cross_entropy(logits, targets) against F.cross_entropy's (stored)."""
+    logits, targets, _ = case
+    leaf = logits.clone().requires_grad_(True)
+    result = _call(cross_entropy, leaf, targets, subject)
+    reference = _reference(want)
+    expected = f"{reference.item():.6f}, a 0-dim {logits.dtype} tensor (F.cross_entropy)"
+    if not isinstance(result, torch.Tensor):
+        _fail("ce-not-tensor", expected=expected, found=f"{result!r} (a {type(result).__name__})", subject=subject)
+    per_sample = torch.tensor(want["per_sample"], dtype=torch.float64)
+    if result.shape == per_sample.shape and result.ndim and _same(result, per_sample):
+        _fail("ce-no-reduction", expected=expected, found=f"shape {tuple(result.shape)}: one loss per sample",
+              subject=subject)
+    if result.shape != ():
+        _fail("ce-shape", expected=expected, found=f"shape {tuple(result.shape)}", subject=subject)
+    tolerance = dict(rtol=1e-5, atol=1e-5) if logits.dtype == torch.float32 else dict(rtol=1e-6, atol=1e-6)
+    if not _same(result, reference, **tolerance):
+        for index, value in want["mistakes"]:
+            code, equals = MISTAKES[index]
+            if _same(result, torch.tensor(value, dtype=torch.float64), **tolerance):
+                _fail(code, expected=expected, found=f"{result.item():.6f}, which equals {equals}", subject=subject)
+        near = _same(result, reference, rtol=1e-2, atol=0.0)
+        _fail("ce-epsilon" if near else "ce-value", expected=expected, found=f"{result.item():.8f}", subject=subject)
+    if result.dtype != logits.dtype:
+        _fail("ce-dtype", expected=expected, found=f"a {result.dtype} tensor", subject=subject)
+    _check_gradient(result, leaf, want, subject)
 
 
 def _as_number(value: Any) -> float | None:
@@ -319,181 +404,83 @@ def _as_number(value: Any) -> float | None:
     return None
 
 
+def _shape(case: Case) -> str:
+    return f"{case[0].dtype} logits of shape {tuple(case[0].shape)}"
+
+
 def check_cross_entropy(cross_entropy: Callable[..., Any], *, seed: int) -> None:
     """Exercise 1's values: seeded logits of ordinary size (no overflow), several N and C, float32 and float64."""
-    first, first_targets = _probe(seed, 9 + seed % 5, 4)
-    other, other_targets = _probe(seed + 100, 9 + seed % 5, 4)
+    cases, wants = values_cases(seed), _stored_cases("values", seed)
+    (first, *_), (other, *_) = cases[0], cases[1]
     subject = f"cross_entropy on two different float64 batches of logits {tuple(first.shape)}"
-    answers = [_as_number(_call(cross_entropy, first, first_targets, subject)),
-               _as_number(_call(cross_entropy, other, other_targets, subject))]
+    answers = [_as_number(_call(cross_entropy, logits, targets, subject)) for logits, targets, _ in cases[:2]]
     if answers[0] is not None and answers[0] == answers[1]:
-        _fail("ce-hard-coded", expected=f"{F.cross_entropy(first, first_targets).item():.6f} and "
-                                        f"{F.cross_entropy(other, other_targets).item():.6f}",
+        _fail("ce-hard-coded", expected=f"{wants[0]['loss']:.6f} and {wants[1]['loss']:.6f}",
               found=f"{answers[0]} for both", subject=subject)
-    for case_seed, n, n_classes, scale, dtype in [(seed, 9 + seed % 5, 4, 2.0, torch.float64),
-                                                  (seed + 1, 1, 3, 1.0, torch.float64),
-                                                  (seed + 2, 40, 7, 3.0, torch.float32)]:
-        logits, targets = _probe(case_seed, n, n_classes, scale, dtype)
-        _check_plain(cross_entropy, logits, targets, f"cross_entropy on {dtype} logits of shape ({n}, {n_classes})")
+    for index in (0, 2, 3):
+        _check_plain(cross_entropy, cases[index], wants[index], f"cross_entropy on {_shape(cases[index])}")
 
 
 # --- Exercise 1 · numerical stability ----------------------------------------------------------
 
 def check_cross_entropy_stability(cross_entropy: Callable[..., Any], *, seed: int) -> None:
     """Exercise 1's stability: logits of ±10 000 in float32 and float64, finite and exact, with finite gradients."""
-    logits, targets = _probe(seed, 8, 4)
-    _check_plain(cross_entropy, logits, targets,
+    cases, wants = stability_cases(seed), _stored_cases("stability", seed)
+    _check_plain(cross_entropy, cases[0], wants[0],
                  "the values check above still fails, first fix cross_entropy on ordinary float64 logits (8, 4)")
-    generator = torch.Generator().manual_seed(seed)
-    big = float(torch.randint(5000, 10001, (1,), generator=generator))
-    # (what a non-finite result means, what a finite but wrong result means, description, logits, targets)
-    probes = [
-        ("ce-log-of-softmax", "ce-clamped", "one row whose true class has a probability below the smallest number "
-         "the dtype can hold, but no logit large enough to overflow", [[0.0, -800.0, 3.0]], [1]),
-        ("ce-no-max-shift", "ce-unstable", "one row with a large logit for its own class", [[big, 0.0, -5.0]], [0]),
-        ("ce-global-max", "ce-unstable", "two rows at very different scales", [[big, 0.0, 0.0], [0.0, -big, 5.0]],
-         [0, 2]),
-        ("ce-no-max-shift", "ce-clamped-logits", "two large logits 3 apart", [[big, big - 3.0, 0.0]], [1]),
-        ("ce-unstable", "ce-clamped", "one row whose true class has a very negative logit", [[0.0, -big, 3.0]], [1]),
-        ("ce-unstable", "ce-clamped", "a confident mistake of moderate size", [[0.0, 60.0, 0.0]], [0]),
-    ]
-    for dtype in (torch.float32, torch.float64):
-        for not_finite, wrong, description, rows, labels in probes:
-            if rows == [[0.0, -800.0, 3.0]] and dtype == torch.float32:
-                rows = [[0.0, -200.0, 3.0]]  # e^-200 is 0 in float32, e^-800 in float64
-            logits = torch.tensor(rows, dtype=dtype)
-            targets = torch.tensor(labels)
-            subject = f"cross_entropy on {dtype} logits {rows}, targets {labels} ({description})"
-            leaf = logits.clone().requires_grad_(True)
-            result = _call(cross_entropy, leaf, targets, subject)
-            reference = F.cross_entropy(logits, targets)
-            expected = f"{reference.item():.6g} (finite)"
-            if not isinstance(result, torch.Tensor) or result.shape != ():
-                _check_plain(cross_entropy, logits, targets, subject)
-            if not bool(torch.isfinite(result.detach()).all()):
-                _fail(not_finite, expected=expected, found=f"{result.item()}", subject=subject)
-            # a few rounding steps of the dtype at the size of the largest logit
-            tolerance = 8 * torch.finfo(dtype).eps * float(logits.abs().max()) + 1e-5
-            if not _same(result, reference, rtol=1e-5, atol=tolerance):
-                _fail(wrong, expected=expected, found=f"{result.item():.6g}", subject=subject)
-            if result.requires_grad:
-                result.backward()
-                if leaf.grad is None or not bool(torch.isfinite(leaf.grad).all()):
-                    _fail("ce-nan-gradient", expected="finite gradients",
-                          found="no gradient" if leaf.grad is None else f"{leaf.grad.tolist()}", subject=subject)
+    for case, want, row in zip(cases[1:], wants[1:], _stability_rows(seed)):
+        not_finite, wrong, description, values, labels, dtype = row
+        logits, targets, _ = case
+        subject = f"cross_entropy on {dtype} logits {values}, targets {labels} ({description})"
+        leaf = logits.clone().requires_grad_(True)
+        result = _call(cross_entropy, leaf, targets, subject)
+        reference = _reference(want)
+        expected = f"{reference.item():.6g} (finite)"
+        if not isinstance(result, torch.Tensor) or result.shape != ():
+            _check_plain(cross_entropy, case, want, subject)
+        if not bool(torch.isfinite(result.detach()).all()):
+            _fail(not_finite, expected=expected, found=f"{result.item()}", subject=subject)
+        # a few rounding steps of the dtype at the size of the largest logit
+        tolerance = 8 * torch.finfo(dtype).eps * float(logits.abs().max()) + 1e-5
+        if not _same(result, reference, rtol=1e-5, atol=tolerance):
+            _fail(wrong, expected=expected, found=f"{result.item():.6g}", subject=subject)
+        if result.requires_grad:
+            result.backward()
+            if leaf.grad is None or not bool(torch.isfinite(leaf.grad).all()):
+                _fail("ce-nan-gradient", expected="finite gradients",
+                      found="no gradient" if leaf.grad is None else f"{leaf.grad.tolist()}", subject=subject)
 
 
 # --- Exercise 1 · weights and label smoothing ---------------------------------------------------
 
-def _weighted_mistakes(logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None,
-                       eps: float) -> list[tuple[str, str, torch.Tensor]]:
-    n, n_classes = logits.shape
-    z = logits.detach().double()
-    log_p = torch.log_softmax(z, dim=1)
-    nll = -log_p[torch.arange(n), targets]
-    w = torch.ones(n_classes, dtype=torch.float64) if weight is None else weight.double()
-    w_y = w[targets]
-    spread = -(log_p * w).sum(dim=1)
-    unweighted_spread = -log_p.sum(dim=1)
-    others = unweighted_spread - nll
-    mistakes = []
-    if weight is not None:
-        mistakes += [
-            ("ce-weight-ignored", "the loss without weights",
-             ((1 - eps) * nll + eps / n_classes * unweighted_spread).mean()),
-            ("ce-weight-mean", "the weighted sum divided by N",
-             ((1 - eps) * (w_y * nll).sum() + eps / n_classes * spread.sum()) / n),
-        ]
-    if eps:
-        mistakes += [
-            ("ce-smoothing-ignored", "the loss without label smoothing", (w_y * nll).sum() / w_y.sum()),
-            ("ce-smoothing-classes-hard-coded", "the formula with eps / 3 instead of eps / C",
-             ((1 - eps) * (w_y * nll).sum() + eps / 3 * spread.sum()) / w_y.sum()),
-            ("ce-smoothing-not-divided", "the formula with eps instead of eps / C",
-             ((1 - eps) * (w_y * nll).sum() + eps * spread.sum()) / w_y.sum()),
-            ("ce-smoothing-other-classes", "(1 - eps) * nll + eps / (C - 1) * the other classes' -log p",
-             ((1 - eps) * nll + eps / (n_classes - 1) * others).mean()),
-        ]
-    if weight is not None and eps:
-        mistakes += [
-            ("ce-smoothing-unweighted", "the formula with an unweighted smoothing term",
-             ((1 - eps) * (w_y * nll).sum() + eps / n_classes * unweighted_spread.sum()) / w_y.sum()),
-            ("ce-smoothing-denominator", "the formula with the smoothing term divided by N",
-             (1 - eps) * (w_y * nll).sum() / w_y.sum() + eps / n_classes * spread.sum() / n),
-        ]
-    return mistakes
-
-
 def check_cross_entropy_weights_smoothing(cross_entropy: Callable[..., Any], *, seed: int) -> None:
     """Exercise 1's options: class weights, label smoothing, both, on seeded logits with C != 3 classes."""
-    logits, targets = _probe(seed, 12, 5)
-    _check_plain(cross_entropy, logits, targets,
+    cases, wants = weights_cases(seed), _stored_cases("weights", seed)
+    _check_plain(cross_entropy, cases[0], wants[0],
                  "the values check above still fails, first fix cross_entropy on ordinary float64 logits (12, 5)")
-    generator = torch.Generator().manual_seed(seed + 7)
-    n_classes = 5 + seed % 3
-    logits, targets = _probe(seed + 3, 15, n_classes, scale=3.0)
-    weight = torch.rand(n_classes, generator=generator, dtype=torch.float64) * 3 + 0.2
-    eps = round(0.05 + 0.3 * float(torch.rand(1, generator=generator)), 3)
     generic = {(True, False): "ce-weight-formula", (False, True): "ce-smoothing-formula",
                (True, True): "ce-weight-smoothing-formula"}
-    for use_weight, use_smoothing in generic:
-        options = {"weight": weight if use_weight else None, "label_smoothing": eps if use_smoothing else 0.0}
+    for (logits, targets, options), want in zip(cases[1:], wants[1:]):
         shown = ", ".join(f"{k}={v if k == 'label_smoothing' else ('None' if v is None else 'a tensor')}"
                           for k, v in options.items())
-        subject = f"cross_entropy on logits ({len(targets)}, {n_classes}) with {shown}"
+        subject = f"cross_entropy on logits {tuple(logits.shape)} with {shown}"
         leaf = logits.clone().requires_grad_(True)
         result = _call(cross_entropy, leaf, targets, subject, **options)
-        reference = F.cross_entropy(logits, targets, **options)
+        reference = _reference(want)
         expected = f"{reference.item():.6f} (F.cross_entropy with the same options)"
         if not isinstance(result, torch.Tensor) or result.shape != ():
             _fail("ce-shape", expected=expected, found=f"{result!r}"[:120], subject=subject)
         if not _same(result, reference, rtol=1e-5, atol=1e-5):
-            mistakes = _weighted_mistakes(logits, targets, options["weight"], options["label_smoothing"])
-            for code, equals, value in mistakes:
-                if _same(result, value, rtol=1e-5, atol=1e-5):
+            for index, value in want["mistakes"]:
+                code, equals = MISTAKES[index]
+                if _same(result, torch.tensor(value, dtype=torch.float64), rtol=1e-5, atol=1e-5):
                     _fail(code, expected=expected, found=f"{result.item():.6f}, which equals {equals}", subject=subject)
-            _fail(generic[use_weight, use_smoothing], expected=expected, found=f"{result.item():.6f}", subject=subject)
-        reference_leaf = logits.clone().requires_grad_(True)
-        F.cross_entropy(reference_leaf, targets, **options).backward()
-        if not result.requires_grad:
-            _fail("ce-detached", expected="a loss autograd can differentiate", found="requires_grad=False",
-                  subject=subject)
-        result.backward()
-        if leaf.grad is None:
-            _fail("ce-detached", expected="the gradient of F.cross_entropy", found="no gradient", subject=subject)
-        if not _same(leaf.grad, reference_leaf.grad, rtol=1e-5, atol=1e-6):
-            _fail("ce-gradient", expected="the gradient of F.cross_entropy",
-                  found=f"largest difference {float((leaf.grad - reference_leaf.grad).abs().max()):.3g}",
-                  subject=subject)
+            used = (options["weight"] is not None, bool(options["label_smoothing"]))
+            _fail(generic[used], expected=expected, found=f"{result.item():.6f}", subject=subject)
+        _check_gradient(result, leaf, want, subject)
 
 
 # --- Exercise 2 · choose_loss ------------------------------------------------------------------
-
-_EXPECTED = {"multiclass": (nn.CrossEntropyLoss, torch.int64), "regression": (nn.MSELoss, torch.float32),
-             "binary": (nn.BCEWithLogitsLoss, torch.float32)}
-
-# What a returned module computes, recognised by its value on a probe (the first that matches wins).
-_LOOKALIKES: dict[str, tuple[tuple[str, str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]], ...]] = {
-    "multiclass": (
-        ("loss-reduction-sum", "nn.CrossEntropyLoss(reduction='sum')",
-         lambda o, t: F.cross_entropy(o, t, reduction="sum")),
-        ("loss-nll-on-logits", "nn.NLLLoss on raw logits", lambda o, t: F.nll_loss(o, t)),
-    ),
-    "regression": (
-        ("loss-reduction-sum", "nn.MSELoss(reduction='sum')", lambda o, t: F.mse_loss(o, t, reduction="sum")),
-        ("loss-wrong-for-task", "nn.L1Loss", lambda o, t: F.l1_loss(o, t)),
-        ("loss-wrong-for-task", "nn.SmoothL1Loss / nn.HuberLoss", lambda o, t: F.smooth_l1_loss(o, t)),
-        ("loss-wrong-for-task", "nn.BCEWithLogitsLoss", lambda o, t: F.binary_cross_entropy_with_logits(o, t)),
-    ),
-    "binary": (
-        ("loss-reduction-sum", "nn.BCEWithLogitsLoss(reduction='sum')",
-         lambda o, t: F.binary_cross_entropy_with_logits(o, t, reduction="sum")),
-        ("loss-bce-on-logits", "nn.BCELoss", lambda o, t: F.binary_cross_entropy(o.clamp(0, 1), t)),
-        ("loss-wrong-for-task", "nn.MSELoss", lambda o, t: F.mse_loss(o, t)),
-        ("loss-wrong-for-task", "nn.L1Loss", lambda o, t: F.l1_loss(o, t)),
-    ),
-}
-
 
 def _task_probe(task: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
@@ -516,10 +503,17 @@ def _call_choose(choose_loss: Callable[[str], Any], task: str) -> Any:
 
 
 def check_choose_loss(choose_loss: Callable[[str], Any], *, seed: int) -> None:
-    """Each task's loss module and target dtype, recognised by what the module computes on seeded outputs."""
-    for task, (loss_class, dtype) in _EXPECTED.items():
+    """Each task's loss module and target dtype, recognised by what the module computes on seeded outputs.
+
+    The lesson's table (loss and target dtype per task), and what the right module and each look-alike
+    compute on the check's outputs, are stored data (``lesson04-choose-loss``).
+    """
+    wants = stored.for_seed("lesson04-choose-loss", seed)
+    for task in TASKS:
+        want = wants[task]
+        dtype = getattr(torch, want["dtype"])
         subject = f'choose_loss("{task}")'
-        expected = f"(nn.{loss_class.__name__}(), {dtype})"
+        expected = f"(nn.{want['loss']}(), torch.{want['dtype']})"
         chosen = _call_choose(choose_loss, task)
         if not (isinstance(chosen, tuple) and len(chosen) == 2):
             _fail("loss-not-pair", expected=expected, found=f"{chosen!r}"[:120], subject=subject)
@@ -532,8 +526,8 @@ def check_choose_loss(choose_loss: Callable[[str], Any], *, seed: int) -> None:
                     "loss-integer-targets" if task != "multiclass" and isinstance(target_dtype, torch.dtype)
                     and not floating else "loss-target-dtype")
             _fail(code, expected=expected, found=f"target dtype {target_dtype}", subject=subject)
-        outputs, targets = _task_probe(task, seed)
-        reference = loss_class()(outputs, targets)
+        outputs, targets = _task_probe(task, seed + TASKS.index(task))
+        reference = torch.tensor(want["value"], dtype=torch.float64)
         try:
             value = module(outputs, targets.to(dtype))
         except Exception as error:  # noqa: BLE001
@@ -542,8 +536,8 @@ def check_choose_loss(choose_loss: Callable[[str], Any], *, seed: int) -> None:
             _fail(code, expected=f"{expected}: {reference.item():.5f} on raw outputs",
                   found=f"{type(module).__name__}, which raised {error_text(error)}", subject=subject)
         if not _same(value, reference, rtol=1e-5, atol=1e-5):
-            for code, name, lookalike in _LOOKALIKES[task]:
-                if _same(value, lookalike(outputs, targets), rtol=1e-5, atol=1e-5):
+            for code, name, lookalike in want["lookalikes"]:
+                if _same(value, torch.tensor(lookalike, dtype=torch.float64), rtol=1e-5, atol=1e-5):
                     _fail(code, expected=f"{expected}: {reference.item():.5f}",
                           found=f"{value.item():.5f}, what {name} gives", subject=subject)
             _fail("loss-wrong-for-task", expected=f"{expected}: {reference.item():.5f}",
@@ -600,7 +594,7 @@ WEIGHT_OPTIONS = ((False, False), (True, False), (False, True), (True, True))  #
 
 def task_scenario(seed: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Exercise 2: seeded model outputs and targets for each task."""
-    return {task: _task_probe(task, seed + index) for index, task in enumerate(_EXPECTED)}
+    return {task: _task_probe(task, seed + index) for index, task in enumerate(TASKS)}
 
 
 def _value(result: Any) -> torch.Tensor | None:

@@ -9,11 +9,14 @@ the lesson's own checks, so that every correct style passes.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch import nn
 
-from course_utils.checks.lesson03 import count_scenario, mlp_scenario, predict_scenario
+from course_utils.checks import lesson03
+from course_utils.checks.lesson03 import count_scenario, mlp_scenario, predict_scenario, tiny_mlp_scenario
 
 
 def _close(found: Any, expected: torch.Tensor) -> bool:
@@ -22,8 +25,14 @@ def _close(found: Any, expected: torch.Tensor) -> bool:
 
 
 def judge_mlp(values: dict[str, Any], seed: int) -> str:
-    """Exercise 1: two Linear layers of the given sizes with biases, and out(relu(hidden(x))) for any batch size."""
-    scenario = mlp_scenario(seed)
+    """Exercise 1: two Linear layers of the given sizes with biases, and out(relu(hidden(x))) for any batch size,
+    at drawn sizes and at the smallest ones (1, 2, 1)."""
+    tiny = values.get("tiny")
+    return _judge_mlp(values, mlp_scenario(seed)) or _judge_mlp(tiny if isinstance(tiny, dict) else {},
+                                                                  tiny_mlp_scenario(seed))
+
+
+def _judge_mlp(values: dict[str, Any], scenario: dict[str, Any]) -> str:
     n_in, n_hidden, n_out = sizes = scenario["sizes"]
     if values.get("module") is not True:
         return f"MLP{sizes} is not an nn.Module"
@@ -101,3 +110,74 @@ def judge_count_parameters(values: dict[str, Any], seed: int) -> str:
 
 
 JUDGES = {"ex1-tests": judge_mlp, "ex2-tests": judge_predict, "ex3-tests": judge_count_parameters}
+
+
+# --- the visible checks' expected results (course_utils/checks/expected/lesson03-*.json) -----------------
+
+def _trainable(parameters: Any) -> list[torch.Tensor]:
+    return [p for p in parameters if p.requires_grad]
+
+
+# Each typical mistake as a counting rule; the check names the first that reproduces every answer.
+_COUNTING_MISTAKES: tuple[tuple[str, Callable[[nn.Module], int]], ...] = (
+    ("count-includes-frozen", lambda m: sum(p.numel() for p in m.parameters())),
+    ("count-tensors-not-numbers", lambda m: len(_trainable(m.parameters()))),
+    ("count-tensors-not-numbers", lambda m: len(list(m.parameters()))),
+    ("count-weights-only", lambda m: sum(p.numel() for n, p in m.named_parameters() if p.requires_grad
+                                         and n.endswith("weight"))),
+    ("count-weights-only", lambda m: sum(p.numel() for n, p in m.named_parameters() if n.endswith("weight"))),
+    ("count-not-numel", lambda m: sum(sum(p.shape) for p in _trainable(m.parameters()))),
+    ("count-not-numel", lambda m: sum(p.shape[0] for p in _trainable(m.parameters()))),
+    ("count-not-numel", lambda m: sum(sum(p.shape) for p in m.parameters())),
+    ("count-shared-twice", lambda m: sum(p.numel() for _, p in m.named_parameters(remove_duplicate=False)
+                                         if p.requires_grad)),
+    ("count-shared-twice", lambda m: sum(p.numel() for _, p in m.named_parameters(remove_duplicate=False))),
+    ("count-shared-twice", lambda m: sum(p.numel() for module in m.modules() for p in module.parameters(recurse=False)
+                                         if p.requires_grad)),
+    ("count-buffers", lambda m: sum(v.numel() for v in m.state_dict().values())),
+    ("count-buffers", lambda m: sum(p.numel() for p in _trainable(m.parameters()))
+     + sum(v.numel() for v in m.buffers())),
+    ("count-only-linear", lambda m: sum(p.numel() for layer in m.modules() if isinstance(layer, nn.Linear)
+                                        for p in layer.parameters() if p.requires_grad)),
+    ("count-only-linear", lambda m: sum(p.numel() for layer in m.modules() if isinstance(layer, nn.Linear)
+                                        for p in layer.parameters())),
+)
+
+
+def _count(rule: Callable[[nn.Module], int], model: nn.Module) -> int | None:
+    try:
+        return rule(model)
+    except (StopIteration, TypeError, IndexError):  # this mistake would have crashed on this model
+        return None
+
+
+def _count_parameters_expected() -> dict[str, Any]:
+    results = {}
+    for seed in lesson03.CHECK_SEEDS:
+        models = list(count_scenario(seed).values())
+        results[str(seed)] = {
+            "expected": [sum(p.numel() for p in model.parameters() if p.requires_grad) for model in models],
+            "mistakes": [[code, [_count(rule, model) for model in models]] for code, rule in _COUNTING_MISTAKES]}
+    return results
+
+
+def _predict_expected() -> dict[str, Any]:
+    results = {}
+    for seed in lesson03.CHECK_SEEDS:
+        net, x = predict_scenario(seed)
+        with torch.no_grad():
+            results[str(seed)] = {"logits": net.eval()(x).tolist()}
+    return results
+
+
+def _mlp_expected() -> dict[str, Any]:
+    results = {}
+    for seed in lesson03.MLP_CHECKS:
+        case = lesson03.mlp_check_case(seed)
+        w1, b1, w2, b2 = case["weights"]
+        results[str(seed)] = {"logits": (torch.relu(case["x"] @ w1.T + b1) @ w2.T + b2).tolist()}
+    return results
+
+
+EXPECTED = {"lesson03-count-parameters": _count_parameters_expected, "lesson03-predict": _predict_expected,
+            "lesson03-mlp": _mlp_expected}
