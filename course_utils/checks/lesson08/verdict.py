@@ -155,7 +155,7 @@ def _probe_amp(ns: dict[str, Any], seed: int) -> dict[str, Any]:
             "output_dtypes": list(model.output_dtypes), "loss_under_autocast": list(criterion.under_autocast)}
 
 
-def _verdict_ddp_rank(rank: int, world_size: int, train_ddp: Callable[..., Any], task: _DDPTask) -> dict[str, Any]:
+def _verdict_ddp_run(rank: int, world_size: int, train_ddp: Callable[..., Any], task: _DDPTask) -> dict[str, Any]:
     features, targets = task.data()
     dataset = IndexedDataset(features, targets)
     network = task.network()
@@ -165,14 +165,24 @@ def _verdict_ddp_rank(rank: int, world_size: int, train_ddp: Callable[..., Any],
     return {"history": rows, "loaded": list(dataset.loaded), "parameters": _values_of(network.parameters())}
 
 
+def _verdict_ddp_rank(rank: int, world_size: int, train_ddp: Callable[..., Any], task: _DDPTask) -> dict[str, Any]:
+    """The scenario's run, then one with accumulation_steps=1, in the same process group."""
+    return {"main": _verdict_ddp_run(rank, world_size, train_ddp, task),
+            "single": _verdict_ddp_run(rank, world_size, train_ddp, replace(task, accumulation_steps=1))}
+
+
 def _probe_ddp(ns: dict[str, Any], seed: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
         task = replace(verdict_ddp_task(seed), folder=folder)
         results = run_distributed(_verdict_ddp_rank, task.world_size, (ns["train_ddp"], task), backend="gloo",
                                   timeout=90.0, collective_timeout=45.0, start_attempts=2)
     first, second = (r.value for r in results)
-    return {"parameters": first["parameters"], "histories": [first["history"], second["history"]],
-            "loaded": [first["loaded"], second["loaded"]]}
+
+    def values(run: str) -> dict[str, Any]:
+        return {"parameters": first[run]["parameters"], "histories": [first[run]["history"], second[run]["history"]],
+                "loaded": [first[run]["loaded"], second[run]["loaded"]]}
+
+    return {**values("main"), "single": values("single")}
 
 
 PROBES = {"ex1-tests": _probe_accumulation, "ex2-tests": _probe_fit_scheduled, "ex3-tests": _probe_amp,

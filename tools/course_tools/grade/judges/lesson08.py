@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
-
 from torch.optim.lr_scheduler import LRScheduler
 from torch.utils.data.distributed import DistributedSampler
 
@@ -297,6 +297,13 @@ def reference_ddp(seed: int | _DDPTask, orders: list[list[list[int]]], *,
 
 def _judge_ddp(values: dict[str, Any], seed: int) -> str:
     task = verdict_ddp_task(seed)
+    single = values.get("single")
+    return (_judge_ddp_run(values, task)
+            or _judge_ddp_run(single if isinstance(single, dict) else {}, replace(task, accumulation_steps=1)))
+
+
+def _judge_ddp_run(values: dict[str, Any], task: _DDPTask) -> str:
+    """One run of the re-check: the sample orders, the final parameters, every rank's history."""
     orders = _epoch_orders(values.get("loaded"), task.n_samples, task.epochs)
     if orders is None:
         return ("the two ranks did not split the samples between them in every epoch, as "
@@ -307,7 +314,7 @@ def _judge_ddp(values: dict[str, Any], seed: int) -> str:
     if not _reshuffled(orders):
         return ("every epoch visited the samples in the same order: call sampler.set_epoch(epoch) at the start of "
                 "each epoch")
-    references = [reference_ddp(seed, orders, divide_last_by_its_length=flag) for flag in (False, True)]
+    references = [reference_ddp(task, orders, divide_last_by_its_length=flag) for flag in (False, True)]
     if not any(_close_tensors(values.get("parameters"), parameters, **_DDP_PARAMETERS) for parameters, _ in references):
         return ("rank 0's parameters after training differ from one process training on the union of both ranks' "
                 f"micro-batches (accumulation_steps={task.accumulation_steps}, a step after every group)")
