@@ -262,10 +262,13 @@ def _ddp_training_codes(ranks: list[dict[str, Any]], task: _DDPTask) -> tuple[li
     codes, where = [], ""
     loaded = ranks[0]["loaded"]
     per_epoch = len(loaded) // task.epochs
+    orders = "; ".join(f"epoch {e + 1}: {loaded[e * per_epoch:e * per_epoch + 5]}..." for e in range(min(task.epochs, 2)))
     if per_epoch and all(_increasing(r["loaded"][:per_epoch]) for r in ranks):
         codes.append("ddp-no-shuffle")
+        where = f"rank 0 loaded samples {orders}"
     elif task.epochs > 1 and per_epoch and loaded[:per_epoch] == loaded[per_epoch:2 * per_epoch]:
         codes.append("ddp-no-set-epoch")
+        where = f"rank 0 loaded samples {orders}"
     k = task.accumulation_steps
     for number, rank in enumerate(ranks):
         entries = rank["entries"]
