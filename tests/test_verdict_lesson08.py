@@ -186,3 +186,10 @@ def test_the_scenarios_are_small_and_leave_a_shorter_last_group():
         task = lesson08.verdict_ddp_task(seed)
         per_rank = -(-task.n_samples // 2)
         assert -(-per_rank // task.batch_size) % task.accumulation_steps
+
+
+@pytest.mark.parametrize("name", ["no-scaler-update", "update-skipped-on-overflow", "update-skipped-on-overflow-no-clip"])
+def test_a_missing_scaler_update_is_named_not_a_raw_pytorch_error(imports, name):
+    namespace = namespace_with(imports, next(v for v in BUGGY if v.name == name).source)
+    result = verdict(namespace, "ex3-tests", SEEDS[0])
+    assert not result.passed and "[amp-no-update]" in result.reason, result.reason

@@ -145,12 +145,23 @@ def _probe_fit_scheduled(ns: dict[str, Any], seed: int) -> dict[str, Any]:
     return runs
 
 
+# How GradScaler words a step() or unscale_() that came without update() since the last step().
+_SCALER_WITHOUT_UPDATE = ("since the last update()", "is being called after step()")
+
+
 def _probe_amp(ns: dict[str, Any], seed: int) -> dict[str, Any]:
     case = verdict_case(seed)
     model = VerdictAmpModel(case.task.network(), case.inf_batch)
     scaler, criterion = verdict_scaler(), FloatCrossEntropy()
-    loss = ns["train_one_epoch_amp"](model, case.task.loader(), criterion, verdict_optimizer(model), scaler,
-                                     torch.device("cpu"), case.max_norm, case.amp_dtype)
+    try:
+        loss = ns["train_one_epoch_amp"](model, case.task.loader(), criterion, verdict_optimizer(model), scaler,
+                                         torch.device("cpu"), case.max_norm, case.amp_dtype)
+    except RuntimeError as error:
+        # GradScaler refuses a second step() or unscale_() without update() in between: name the mistake.
+        if any(words in str(error) for words in _SCALER_WITHOUT_UPDATE):
+            raise RuntimeError("scaler.update() was not called after every scaler.step(optimizer), also after a "
+                               "skipped step [amp-no-update]") from None
+        raise
     return {"loss": _as_float(loss), "parameters": _values_of(model.parameters()), "scale": float(scaler.get_scale()),
             "output_dtypes": list(model.output_dtypes), "loss_under_autocast": list(criterion.under_autocast)}
 
