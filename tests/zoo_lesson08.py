@@ -342,6 +342,10 @@ BUGGY = [
     variant("train_ddp", "sync-on-first-micro-batch",  # the group's first backward synchronises, not its last
             mutate(DDP_LOOP, "with contextlib.nullcontext() if step_now else ddp_model.no_sync():",
                    "with contextlib.nullcontext() if i % k == 0 else ddp_model.no_sync():"), "ddp-sync-positions"),
+    variant("train_ddp", "loader-shuffle-and-sampler",  # a common first try: DataLoader raises ValueError
+            mutate(DDP_LOOP, "DataLoader(dataset, batch_size=config.batch_size, sampler=sampler)",
+                   "DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, shuffle=True)"),
+            "ddp-loader-shuffle"),
     variant("train_ddp", "no-sampler",
             mutate(DDP_LOOP, "loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler)",
                    "loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=True, "

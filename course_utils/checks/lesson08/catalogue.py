@@ -111,6 +111,8 @@ CATALOGUE = (
          "give the DataLoader sampler=DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=config.seed)."),
     _row("ddp-no-shuffle", "ex4-tests", "distributed", "the DistributedSampler did not shuffle (shuffle=False): every epoch visited the samples in index order",
          "create it with shuffle=True, seed=config.seed, and call sampler.set_epoch(epoch) at the start of every epoch."),
+    _row("ddp-loader-shuffle", "ex4-tests", "distributed", "the DataLoader was given shuffle=True as well as the DistributedSampler",
+         "shuffle in the sampler only: DistributedSampler(..., shuffle=True, seed=config.seed) and DataLoader(dataset, batch_size=..., sampler=sampler)."),
     _row("ddp-no-set-epoch", "ex4-tests", "distributed", "every epoch visited the samples in the same order",
          "call sampler.set_epoch(epoch) at the start of every epoch: the sampler's shuffle is seeded by seed + epoch."),
     _row("ddp-no-no-sync", "ex4-tests", "distributed", "gradients were all-reduced after every micro-batch, not once per accumulation group",

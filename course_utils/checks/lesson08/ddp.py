@@ -159,6 +159,8 @@ def _ddp_rank(rank: int, world_size: int, train_ddp: Callable[..., Any], task: _
             "model": model.log, "state": {k: v.detach().clone() for k, v in model.net.state_dict().items()}, **log}
 
 
+# How DataLoader refuses shuffle=True beside a sampler.
+_LOADER_SHUFFLE = "mutually exclusive with shuffle"
 # How a collective that the other rank never joined fails under gloo: its peer closed the connection or time ran out.
 _COLLECTIVE_ERRORS = ("Connection closed", "Connection reset", "timed out", "Timed out", "Timeout", "gloo")
 
@@ -193,6 +195,8 @@ def check_ddp(train_ddp: Callable[..., Any], *, seed: int = 1, n_samples: int = 
     codes = _ddp_structure_codes(ranks, results, task)
     if errors:  # only what was seen before the crash counts: a missing wrapper may just not have come yet
         seen = [code for code in codes if code not in ("ddp-not-wrapped", "ddp-model-not-moved")]
+        if any(_LOADER_SHUFFLE in error for error in errors):
+            seen.insert(0, "ddp-loader-shuffle")
         raise _crashed(subject, errors[0], seen)
     training, where = _ddp_training_codes(ranks, task)
     codes += training
