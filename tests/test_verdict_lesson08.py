@@ -39,7 +39,7 @@ VALUE_BUGS = {
                             "update-skipped-on-overflow", "update-skipped-on-overflow-no-clip"],
     "train_ddp": ["no-set-epoch", "no-sampler", "loss-not-divided", "last-group-dropped", "metrics-not-reduced",
                   "sample-count-not-reduced", "not-wrapped", "sampler-shuffle-off", "no-sync-on-every-micro-batch",
-                  "sync-on-first-micro-batch", "loader-shuffle-and-sampler"],
+                  "sync-on-first-micro-batch", "loader-shuffle-and-sampler", "optimizer-default-settings"],
 }
 
 

@@ -346,6 +346,8 @@ BUGGY = [
             mutate(DDP_LOOP, "DataLoader(dataset, batch_size=config.batch_size, sampler=sampler)",
                    "DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, shuffle=True)"),
             "ddp-loader-shuffle"),
+    variant("train_ddp", "optimizer-default-settings",  # lr and momentum typed in, not taken from config
+            mutate(DDP_LOOP, "lr=config.learning_rate, momentum=config.momentum", "lr=0.01"), "ddp-optimizer-settings"),
     variant("train_ddp", "no-sampler",
             mutate(DDP_LOOP, "loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler)",
                    "loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=True, "

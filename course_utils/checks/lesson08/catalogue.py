@@ -129,6 +129,8 @@ CATALOGUE = (
          "step after the last micro-batch of the epoch too, and let it synchronise (no no_sync there)."),
     _row("ddp-step-positions", "ex4-tests", "optimizer", "the optimizer did not step once per accumulation group",
          "step after micro-batches k, 2k, ... and after the last one of the epoch, as in exercise 1."),
+    _row("ddp-optimizer-settings", "ex4-tests", "optimizer", "the optimizer is not SGD with config.learning_rate and config.momentum",
+         "torch.optim.SGD(ddp_model.parameters(), lr=config.learning_rate, momentum=config.momentum): take the numbers from config."),
     _row("ddp-metrics-not-reduced", "ex4-tests", "metrics", "the reported loss and accuracy are one rank's own, not the whole data's",
          "sum loss × samples, correct predictions and samples in one tensor, dist.all_reduce it, then divide."),
     _row("ddp-metrics-wrong", "ex4-tests", "metrics", "the reported loss or accuracy is not the mean over all samples of all ranks",

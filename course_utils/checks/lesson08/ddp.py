@@ -110,7 +110,7 @@ def _instrumented(rank: int, model: DDPProbeModel, log: dict[str, Any]) -> Itera
     from torch.nn.parallel import DistributedDataParallel
 
     original_init, original_save = DistributedDataParallel.__init__, torch.save
-    log.update(syncs=[], steps=[], saves=[], wrapped_probe=0)
+    log.update(syncs=[], steps=[], saves=[], optimizers=[], wrapped_probe=0)
 
     def counting_hook(state, bucket):  # noqa: ANN001, ANN202 - DDP rejects a bucket annotation other than GradBucket
         if bucket.index() == 0:
@@ -132,6 +132,8 @@ def _instrumented(rank: int, model: DDPProbeModel, log: dict[str, Any]) -> Itera
 
     def on_step(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         log["steps"].append(len(log["criterion"].entries))
+        group = optimizer.param_groups[0]
+        log["optimizers"].append((type(optimizer).__name__, group.get("lr"), group.get("momentum")))
 
     handle = register_optimizer_step_pre_hook(on_step)
     DistributedDataParallel.__init__, torch.save = init, save
@@ -274,7 +276,13 @@ def _ddp_training_codes(ranks: list[dict[str, Any]], task: _DDPTask) -> tuple[li
         codes.append("ddp-no-set-epoch")
         where = f"rank 0 loaded samples {orders}"
     k = task.accumulation_steps
+    config = task.config()
+    settings = ("SGD", config.learning_rate, config.momentum)
     for number, rank in enumerate(ranks):
+        wrong = [used for used in rank["optimizers"] if tuple(used) != settings]
+        if wrong and "ddp-optimizer-settings" not in codes:
+            codes.append("ddp-optimizer-settings")
+            where = where or f"rank {number} stepped {wrong[0][0]}(lr={wrong[0][1]}, momentum={wrong[0][2]})"
         entries = rank["entries"]
         n_batches = len(entries) // task.epochs
         codes += scale_codes(entries[:n_batches], n_batches, k, "ddp")

@@ -30,6 +30,7 @@ FIT_SCENARIOS: tuple[dict[str, Any], ...] = (
 )
 DDP_SCENARIOS: tuple[dict[str, Any], ...] = (
     dict(seed=1, n_samples=400, batch_size=50, accumulation_steps=3, epochs=2),
+    dict(seed=5, n_samples=201, batch_size=25, accumulation_steps=1, epochs=2),  # odd: the sampler pads or drops one
 )
 # DistributedSampler.set_epoch numbers the epochs from 1 (as the lesson says) or from 0: both are correct.
 DDP_EPOCH_OFFSETS = (1, 0)

@@ -376,11 +376,11 @@ def expected_fit() -> dict[str, Any]:
     return results
 
 
-def _sampler_orders(task: _DDPTask, offset: int) -> list[list[list[int]]]:
+def _sampler_orders(task: _DDPTask, offset: int, drop_last: bool) -> list[list[list[int]]]:
     """Each epoch's order per rank, from the lesson's sampler with set_epoch(epoch + offset) (epochs from 0)."""
     indices = list(range(task.n_samples))
     samplers = [DistributedSampler(indices, num_replicas=task.world_size, rank=rank, shuffle=True,
-                                   seed=task.sampler_seed) for rank in range(task.world_size)]
+                                   seed=task.sampler_seed, drop_last=drop_last) for rank in range(task.world_size)]
     orders = []
     for epoch in range(task.epochs):
         for sampler in samplers:
@@ -390,7 +390,11 @@ def _sampler_orders(task: _DDPTask, offset: int) -> list[list[list[int]]]:
 
 
 def expected_ddp() -> dict[str, Any]:
-    """Exercise 4's visible check: per epoch numbering, rank 0's first indices and the final parameters."""
+    """Exercise 4's visible check: per epoch numbering, rank 0's first indices and the accepted final parameters.
+
+    The parameters cover both divisors of the last, shorter group and, for an odd number of samples,
+    both ways the sampler evens the ranks out (padding with a repeated sample, or drop_last=True).
+    """
     results = {}
     for scenario in DDP_SCENARIOS:
         task = _DDPTask(seed=scenario["seed"], n_samples=scenario["n_samples"], batch_size=scenario["batch_size"],
@@ -398,11 +402,15 @@ def expected_ddp() -> dict[str, Any]:
                         sampler_seed=scenario["seed"] + 5)
         variants = {}
         for offset in DDP_EPOCH_OFFSETS:
-            orders = _sampler_orders(task, offset)
+            parameters: list[Any] = []
+            for drop_last in (False, True) if task.n_samples % task.world_size else (False,):
+                orders = _sampler_orders(task, offset, drop_last)
+                parameters += [p for p in _both_divisors(
+                    lambda flag, orders=orders: reference_ddp(task, orders, divide_last_by_its_length=flag)[0])
+                    if p not in parameters]
             variants[f"set_epoch from {offset}"] = {
-                "fingerprint": [epoch[0][:8] for epoch in orders],
-                "parameters": _both_divisors(
-                    lambda flag, orders=orders: reference_ddp(task, orders, divide_last_by_its_length=flag)[0])}
+                "fingerprint": [epoch[0][:8] for epoch in _sampler_orders(task, offset, False)],
+                "parameters": parameters}
         results[key(scenario)] = variants
     return results
 
