@@ -194,9 +194,13 @@ def run_distributed(fn: Callable[..., Any], world_size: int = 2, args: Sequence[
 
 
 def _start_problem(results: list[RankResult], world_size: int, arrived: bool, problem: str) -> str:
-    """Why the ranks could not start or meet (before ``fn`` ran on any of them), or ''."""
+    """Why the ranks could not start or meet (before ``fn`` ran on any of them), or ''.
+
+    Not every rank arrived: nobody can have started. Every rank arrived: it is a start problem only if
+    a rank failed while joining the group and none went on to run ``fn``.
+    """
     failed = [r for r in results if r.error and not r.started]
-    if any(r.started for r in results) or not (failed or not arrived):
+    if arrived and (not failed or any(r.started for r in results)):
         return ""
     reason = _last_error_line(failed[0].error) if failed else (problem or "not every rank arrived")
     reason = reason.removeprefix(f"the {world_size} processes could not start: ")
@@ -308,7 +312,8 @@ def _wait(processes: list[Any], timeout: float, rendezvous_timeout: float = math
 
 def _read(path: Path, rank: int, process: Any, problem: str) -> RankResult:
     if not path.exists():
-        return RankResult(rank, error=problem or f"rank {rank} ended without a result (exit code {process.exitcode})")
+        return RankResult(rank, error=problem or f"rank {rank} ended without a result (exit code {process.exitcode})",
+                          started="could not start" not in problem)
     saved = torch.load(path, weights_only=False)
     return RankResult(rank, saved["value"], saved["output"], saved["error"], saved["extra"], saved.get("warnings", ""),
                       saved.get("started", True))

@@ -125,6 +125,18 @@ def test_ranks_that_cannot_start_are_the_machines_problem_and_are_tried_twice(mo
     assert failure.value._render_traceback_() == [f"DistributedStartError: {message}"]
 
 
+def _never_arrives(rank, *args):
+    time.sleep(60)  # a rank the machine never schedules in time
+
+
+def test_ranks_that_never_meet_are_stopped_at_the_rendezvous_deadline(monkeypatch):
+    monkeypatch.setattr(distributed, "_meet", _never_arrives)
+    start = time.monotonic()
+    with pytest.raises(DistributedStartError, match="could not start: .*did not meet within 2 s"):
+        run_distributed(_sum_of_ranks, world_size=2, backend="gloo", timeout=30, rendezvous_timeout=2)
+    assert time.monotonic() - start < 20
+
+
 def test_the_graded_ddp_check_retries_and_never_blames_the_learner_for_a_start_failure(monkeypatch):
     monkeypatch.setattr(distributed, "_meet", _cannot_meet)
     with pytest.raises(DistributedStartError, match="could not start.*tried 2 times"):
