@@ -161,6 +161,9 @@ def _ddp_rank(rank: int, world_size: int, train_ddp: Callable[..., Any], task: _
             "model": model.log, "state": {k: v.detach().clone() for k, v in model.net.state_dict().items()}, **log}
 
 
+# Seconds per try for the ranks to meet: two tries stay within the time a grading cell is given (60 s under
+# `course grade`); a machine that needs longer is reported as the machine's problem.
+_RENDEZVOUS_PER_ATTEMPT = 25.0
 # How DataLoader refuses shuffle=True beside a sampler.
 _LOADER_SHUFFLE = "mutually exclusive with shuffle"
 # How a collective that the other rank never joined fails under gloo: its peer closed the connection or time ran out.
@@ -182,7 +185,8 @@ def check_ddp(train_ddp: Callable[..., Any], *, seed: int = 1, n_samples: int = 
         task = _DDPTask(seed=seed, n_samples=n_samples, batch_size=batch_size, accumulation_steps=accumulation_steps,
                         epochs=epochs, sampler_seed=seed + 5, folder=folder)
         results = run_distributed(_ddp_rank, task.world_size, (train_ddp, task), backend="gloo", timeout=timeout,
-                                  collective_timeout=min(60.0, timeout / 2), check=False, start_attempts=2)
+                                  collective_timeout=min(60.0, timeout / 2), check=False, start_attempts=2,
+                                  rendezvous_timeout=_RENDEZVOUS_PER_ATTEMPT)
     broken = [r for r in results if r.error and r.value is None]
     hung = [r for r in broken if "did not finish" in r.error or "without a result" in r.error]
     if len(hung) < len(broken):  # the grader itself failed on a rank: show it, never blame the learner

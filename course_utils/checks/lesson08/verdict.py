@@ -186,7 +186,7 @@ def _probe_ddp(ns: dict[str, Any], seed: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
         task = replace(verdict_ddp_task(seed), folder=folder)
         results = run_distributed(_verdict_ddp_rank, task.world_size, (ns["train_ddp"], task), backend="gloo",
-                                  timeout=90.0, collective_timeout=45.0, start_attempts=2)
+                                  timeout=90.0, collective_timeout=45.0, start_attempts=2, rendezvous_timeout=25.0)
     first, second = (r.value for r in results)
 
     def values(run: str) -> dict[str, Any]:
