@@ -32,7 +32,7 @@ VALUE_BUGS = {
                                     "off-by-one-step", "zero-grad-before-step"],
     "fit_scheduled": ["clip-after-step", "no-clipping", "clip-to-a-constant", "batch-schedule-stepped-per-epoch",
                       "epoch-schedule-stepped-per-batch", "scheduler-before-optimizer", "scheduler-never-stepped",
-                      "clip-by-value", "parameters-generator-used-up"],
+                      "clip-by-value", "parameters-generator-used-up", "zero-grad-before-step"],
     "train_one_epoch_amp": ["clips-scaled-gradients", "scaler-step-then-optimizer-step",
                             "optimizer-step-instead-of-scaler", "no-autocast", "autocast-default-dtype",
                             "backward-on-unscaled-loss", "no-scaler-update", "loss-outside-autocast",

@@ -65,6 +65,8 @@ CATALOGUE = (
          "pass the function's max_norm argument to clip_grad_norm_ (and clip by the total norm, not by value)."),
     _row("clip-params-used-up", "ex2-tests", "gradients", "only the first optimizer step received clipped gradients: clip_grad_norm_ was given a generator that its first call used up",
          "pass model.parameters() afresh in every call (or keep a list: params = list(model.parameters())): a generator is empty after one pass."),
+    _row("clip-zeroed-before-step", "ex2-tests", "gradients", "the gradients were zeroed between backward and optimizer.step(), so the steps applied none",
+         "zero the gradients before the forward pass (or right after optimizer.step()), never between backward and step."),
     _row("sched-per-epoch", "ex2-tests", "schedule", "a per-batch schedule was stepped once per epoch",
          "with interval='batch', call scheduler.step() right after every optimizer.step()."),
     _row("sched-per-batch", "ex2-tests", "schedule", "a per-epoch schedule was stepped after every batch",

@@ -48,6 +48,9 @@ def clip_codes(recorder: _Recorder, max_norm: float, *, prefix: str) -> tuple[li
         applied = _norm(step["grads"])
         where = (f"optimizer step {number} received gradients of total norm {applied:.3g}, from backward passes "
                  f"whose gradients had norm {norm:.3g}")
+        if prefix == "clip" and _empty(step["grads"]) and not _empty(fresh):
+            return ["clip-zeroed-before-step"], (f"optimizer step {number} received no gradients (.grad was "
+                                                 f"{'None' if step['grads'][0] is None else 'zero'})")
         if prefix == "amp" and unscale > 1 and math.isclose(applied, max_norm / unscale, rel_tol=1e-3):
             return ["amp-clip-scaled"], where + f" while multiplied by the scale {unscale:g}"
         by_value = [g.clamp(-max_norm, max_norm) for g in fresh]
@@ -66,6 +69,10 @@ def clip_codes(recorder: _Recorder, max_norm: float, *, prefix: str) -> tuple[li
             return ["clip-wrong-norm"], where + f", clipped to norm {applied:.3g} instead of {max_norm:g}"
         return ["sched-trajectory"], where
     return [], ""
+
+
+def _empty(gradients: list[torch.Tensor | None]) -> bool:
+    return all(g is None or not bool(g.any()) for g in gradients)
 
 
 def _parallel(first: list[torch.Tensor | None], second: list[torch.Tensor]) -> bool:
