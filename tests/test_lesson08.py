@@ -21,7 +21,16 @@ from torch.utils.data.distributed import DistributedSampler
 from course_utils.checks import lesson08
 from course_utils.checks.core import CheckFailed
 from course_utils.diagnoses import catalogue, codes_in
-from course_utils.distributed import DDPConfig, DistributedRunError, run_distributed, torchrun, write_script
+from course_utils import distributed
+from course_utils.checks.lesson08 import stored
+from course_utils.distributed import (
+    DDPConfig,
+    DistributedRunError,
+    DistributedStartError,
+    run_distributed,
+    torchrun,
+    write_script,
+)
 from course_utils.recipe import default_model, scaled_splits
 from tests.zoo_lesson08 import ACCUMULATED, AMP, DDP_LOOP, FIT_SCHEDULED
 
@@ -82,6 +91,56 @@ def _not_written(rank, world_size):
 def test_an_unwritten_exercise_fails_like_in_the_notebook():
     with pytest.raises(NotImplementedError):
         run_distributed(_not_written, world_size=2, backend="gloo", timeout=30)
+
+
+def _meets_late(original):
+    def meet(rank, *args):
+        if rank == 1:
+            time.sleep(3)  # a rank that a busy machine schedules late
+        return original(rank, *args)
+    return meet
+
+
+def test_ranks_that_meet_late_are_waited_for_beyond_the_collective_timeout(monkeypatch):
+    monkeypatch.setattr(distributed, "_meet", _meets_late(distributed._meet))  # the forked ranks inherit it
+    results = run_distributed(_sum_of_ranks, world_size=2, backend="gloo", timeout=30, collective_timeout=1,
+                              rendezvous_timeout=60)
+    assert [r.value for r in results] == [3.0, 3.0]
+
+
+def _cannot_meet(rank, *args):
+    raise dist.DistStoreError("wait timeout after 30000ms, keys: /arrived/1")
+
+
+def test_ranks_that_cannot_start_are_the_machines_problem_and_are_tried_twice(monkeypatch):
+    attempts = []
+    run_once = distributed._run_once
+    monkeypatch.setattr(distributed, "_meet", _cannot_meet)
+    monkeypatch.setattr(distributed, "_run_once", lambda *args: attempts.append(1) or run_once(*args))
+    with pytest.raises(DistributedStartError) as failure:
+        run_distributed(_sum_of_ranks, world_size=2, backend="gloo", timeout=30, start_attempts=2)
+    message = str(failure.value)
+    assert message.startswith("the 2 processes could not start: ") and "DistStoreError: wait timeout" in message
+    assert "not of the code" in message and "tried 2 times" in message and len(attempts) == 2
+    assert failure.value._render_traceback_() == [f"DistributedStartError: {message}"]
+
+
+def _never_arrives(rank, *args):
+    time.sleep(60)  # a rank the machine never schedules in time
+
+
+def test_ranks_that_never_meet_are_stopped_at_the_rendezvous_deadline(monkeypatch):
+    monkeypatch.setattr(distributed, "_meet", _never_arrives)
+    start = time.monotonic()
+    with pytest.raises(DistributedStartError, match="could not start: .*did not meet within 2 s"):
+        run_distributed(_sum_of_ranks, world_size=2, backend="gloo", timeout=30, rendezvous_timeout=2)
+    assert time.monotonic() - start < 20
+
+
+def test_the_graded_ddp_check_retries_and_never_blames_the_learner_for_a_start_failure(monkeypatch):
+    monkeypatch.setattr(distributed, "_meet", _cannot_meet)
+    with pytest.raises(DistributedStartError, match="could not start.*tried 2 times"):
+        lesson08.check_ddp(define(DDP_LOOP, "train_ddp"))
 
 
 def test_torchrun_runs_a_written_script_on_two_gloo_ranks(tmp_path):
@@ -145,18 +204,22 @@ def test_the_catalogue_is_registered_and_placed_in_the_lessons_exercises():
     assert all(catalogue()[row.code] is row for row in rows)
 
 
-@pytest.mark.parametrize("check, source, name", [
-    (lesson08.check_accumulation, ACCUMULATED, "train_one_epoch_accumulated"),
-    (lesson08.check_fit_scheduled, FIT_SCHEDULED, "fit_scheduled"),
-    (lesson08.check_amp, AMP, "train_one_epoch_amp"),
-], ids=["accumulation", "scheduled", "amp"])
-@pytest.mark.parametrize("seed", [0, 21])
-def test_the_solutions_pass_on_other_seeds(check, source, name, seed):
-    check(define(source, name), seed=seed)
+@pytest.mark.parametrize("check, source, name, scenario", [
+    *[(lesson08.check_accumulation, ACCUMULATED, "train_one_epoch_accumulated", s) for s in stored.ACCUMULATION_SCENARIOS],
+    *[(lesson08.check_fit_scheduled, FIT_SCHEDULED, "fit_scheduled", s) for s in stored.FIT_SCENARIOS],
+    *[(lesson08.check_amp, AMP, "train_one_epoch_amp", dict(seed=seed)) for seed in (0, 21)],
+], ids=lambda value: stored.key(value) if isinstance(value, dict) else None)
+def test_the_solutions_pass_on_every_stored_scenario(check, source, name, scenario):
+    check(define(source, name), **scenario)
+
+
+def test_a_check_asked_for_inputs_without_stored_results_says_which_it_has():
+    with pytest.raises(ValueError, match="expected results for these inputs only: .*seed=3"):
+        lesson08.check_accumulation(define(ACCUMULATED, "train_one_epoch_accumulated"), seed=77)
 
 
 def test_the_ddp_solution_passes_and_a_crash_is_reported_not_blamed():
-    lesson08.check_ddp(define(DDP_LOOP, "train_ddp"), seed=9)
+    lesson08.check_ddp(define(DDP_LOOP, "train_ddp"))
 
     def crashes(rank, world_size, model, dataset, criterion, device, config):
         raise KeyError("oops")
@@ -167,7 +230,7 @@ def test_the_ddp_solution_passes_and_a_crash_is_reported_not_blamed():
 
 
 def test_accumulation_with_a_whole_number_of_groups_has_no_partial_group():
-    lesson08.check_accumulation(define(ACCUMULATED, "train_one_epoch_accumulated"), n_samples=200,
+    lesson08.check_accumulation(define(ACCUMULATED, "train_one_epoch_accumulated"), seed=0, n_samples=200,
                                 batch_size=25, accumulation_steps=4)
     assert math.ceil(200 / 25) % 4 == 0
 
@@ -184,3 +247,25 @@ def test_the_benchmark_measures_every_cpu_row():
     cpu_rows = {"1 process, CPU (batch 100)", "accumulation, CPU (4 x 25)", "bf16 autocast, CPU (batch 100)",
                 "2 DDP ranks, CPU gloo (2 x 50)"}
     assert cpu_rows <= set(results) and all(value > 0 for value in results.values())
+
+
+@pytest.mark.notebook
+def test_the_lessons_folder_is_printed_and_removed_when_the_kernel_stops(tmp_path):
+    """The setup cell says where checkpoints and the torchrun script go; nothing is left after the kernel."""
+    import re
+    from pathlib import Path
+
+    from nbclient import NotebookClient
+    from nbformat.v4 import new_notebook
+
+    from course_tools.notebooks import read_notebook
+    from tests.helpers import ROOT
+
+    source = read_notebook(ROOT / "solutions" / "08_loop_at_scale" / "08_loop_at_scale.ipynb")
+    setup = next(cell for cell in source.cells if cell.id == "setup")
+    notebook = new_notebook(cells=[setup])
+    NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    printed = "".join(output.get("text", "") for output in setup.outputs)
+    match = re.search(r"go to (\S*lesson08-\S+) \(removed when the kernel stops\)", printed)
+    assert match, printed
+    assert not Path(match.group(1)).exists(), "the lesson's folder outlived its kernel"

@@ -29,14 +29,17 @@ FUNCTIONS = {grade_id: function for function, grade_id in GRADE_CELL.items()}
 VALUE_BUGS = {
     "train_one_epoch_accumulated": ["loss-not-divided", "last-group-dropped", "steps-every-micro-batch",
                                     "zero-grad-every-micro-batch", "never-zeroed", "reports-divided-loss",
-                                    "off-by-one-step"],
-    "fit_scheduled": ["clip-after-step", "no-clipping", "clip-to-one", "batch-schedule-stepped-per-epoch",
-                      "epoch-schedule-stepped-per-batch", "scheduler-before-optimizer", "scheduler-never-stepped"],
+                                    "off-by-one-step", "zero-grad-before-step"],
+    "fit_scheduled": ["clip-after-step", "no-clipping", "clip-to-a-constant", "batch-schedule-stepped-per-epoch",
+                      "epoch-schedule-stepped-per-batch", "scheduler-before-optimizer", "scheduler-never-stepped",
+                      "clip-by-value", "parameters-generator-used-up", "zero-grad-before-step"],
     "train_one_epoch_amp": ["clips-scaled-gradients", "scaler-step-then-optimizer-step",
                             "optimizer-step-instead-of-scaler", "no-autocast", "autocast-default-dtype",
-                            "backward-on-unscaled-loss", "no-scaler-update"],
+                            "backward-on-unscaled-loss", "no-scaler-update", "loss-outside-autocast",
+                            "update-skipped-on-overflow", "update-skipped-on-overflow-no-clip"],
     "train_ddp": ["no-set-epoch", "no-sampler", "loss-not-divided", "last-group-dropped", "metrics-not-reduced",
-                  "sample-count-not-reduced", "not-wrapped"],
+                  "sample-count-not-reduced", "not-wrapped", "sampler-shuffle-off", "no-sync-on-every-micro-batch",
+                  "sync-on-first-micro-batch", "loader-shuffle-and-sampler", "optimizer-default-settings"],
 }
 
 
@@ -127,10 +130,16 @@ def test_the_zoo_names_the_buggy_loops_judged_here():
 def test_buggy_loops_whose_values_change_fail(imports, variant):
     namespace = namespace_with(imports, variant.source)
     grade_id = GRADE_CELL[variant.function]
+    seeds = [seed for seed in SEEDS if not _right_for(variant, seed)][:3]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # PyTorch warns about a scheduler stepped before the optimizer
-        passed = [seed for seed in SEEDS[:3] if verdict(namespace, grade_id, seed).passed]
-    assert not passed
+        passed = [seed for seed in seeds if verdict(namespace, grade_id, seed).passed]
+    assert len(seeds) == 3 and not passed
+
+
+def _right_for(variant, seed: int) -> bool:
+    """A loop that hard-codes float16 is right where the scenario asks for float16."""
+    return variant.name == "autocast-default-dtype" and lesson08.verdict_case(seed).amp_dtype == torch.float16
 
 
 def test_a_wrong_type_or_a_forged_value_fails(solution):
@@ -177,3 +186,10 @@ def test_the_scenarios_are_small_and_leave_a_shorter_last_group():
         task = lesson08.verdict_ddp_task(seed)
         per_rank = -(-task.n_samples // 2)
         assert -(-per_rank // task.batch_size) % task.accumulation_steps
+
+
+@pytest.mark.parametrize("name", ["no-scaler-update", "update-skipped-on-overflow", "update-skipped-on-overflow-no-clip"])
+def test_a_missing_scaler_update_is_named_not_a_raw_pytorch_error(imports, name):
+    namespace = namespace_with(imports, next(v for v in BUGGY if v.name == name).source)
+    result = verdict(namespace, "ex3-tests", SEEDS[0])
+    assert not result.passed and "[amp-no-update]" in result.reason, result.reason

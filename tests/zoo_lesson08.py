@@ -257,6 +257,10 @@ BUGGY = [
     variant("train_one_epoch_accumulated", "reports-divided-loss",
             mutate(ACCUMULATED, "(loss / accumulation_steps).backward()",
                    "loss = loss / accumulation_steps\n        loss.backward()"), "accum-reported-scaled-loss"),
+    # issue 17; as in public reports (zero_grad() at the top of an accumulate() block, before step())
+    variant("train_one_epoch_accumulated", "zero-grad-before-step",
+            mutate(ACCUMULATED, "            optimizer.step()\n            optimizer.zero_grad()\n",
+                   "            optimizer.zero_grad()\n            optimizer.step()\n"), "accum-zeroed-before-step"),
     variant("train_one_epoch_accumulated", "off-by-one-step",
             mutate(ACCUMULATED, "if (i + 1) % accumulation_steps == 0 or i + 1 == n_batches:",
                    "if i % accumulation_steps == 0 or i + 1 == n_batches:"), "accum-step-positions"),
@@ -268,9 +272,20 @@ BUGGY = [
     variant("fit_scheduled", "no-clipping",
             mutate(FIT_SCHEDULED, "            torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)\n", ""),
             "clip-missing"),
-    variant("fit_scheduled", "clip-to-one",
-            mutate(FIT_SCHEDULED, "clip_grad_norm_(model.parameters(), max_norm)", "clip_grad_norm_(model.parameters(), 0.1)"),
+    variant("fit_scheduled", "clip-to-a-constant",
+            mutate(FIT_SCHEDULED, "clip_grad_norm_(model.parameters(), max_norm)", "clip_grad_norm_(model.parameters(), 0.05)"),
             "clip-wrong-norm"),
+    variant("fit_scheduled", "clip-by-value",  # issue 17: clipped, by value, so clip-wrong-norm, not clip-missing
+            mutate(FIT_SCHEDULED, "clip_grad_norm_(model.parameters(), max_norm)",
+                   "clip_grad_value_(model.parameters(), max_norm)"), "clip-wrong-norm"),
+    variant("fit_scheduled", "parameters-generator-used-up",  # a generator is empty after the first clip
+            mutate(mutate(FIT_SCHEDULED, "    for epoch in range(epochs):\n",
+                          "    params = model.parameters()\n    for epoch in range(epochs):\n"),
+                   "clip_grad_norm_(model.parameters(), max_norm)", "clip_grad_norm_(params, max_norm)"),
+            "clip-params-used-up"),
+    variant("fit_scheduled", "zero-grad-before-step",
+            mutate(mutate(FIT_SCHEDULED, "            optimizer.zero_grad()\n", ""), "            optimizer.step()\n",
+                   "            optimizer.zero_grad()\n            optimizer.step()\n"), "clip-zeroed-before-step"),
     variant("fit_scheduled", "batch-schedule-stepped-per-epoch",
             mutate(mutate(FIT_SCHEDULED, "            if interval == \"batch\":\n                scheduler.step()\n", ""),
                    "        if interval == \"epoch\":\n            scheduler.step()\n", "        scheduler.step()\n"),
@@ -307,8 +322,35 @@ BUGGY = [
             mutate(AMP, "scaler.scale(loss).backward()", "loss.backward()"), "amp-loss-not-scaled"),
     variant("train_one_epoch_amp", "no-scaler-update",
             mutate(AMP, "        scaler.update()\n", ""), "amp-no-update"),
+    variant("train_one_epoch_amp", "loss-outside-autocast",  # issue 17: the text says forward and loss inside
+            mutate(AMP, "            loss = criterion(model(features), targets)\n",
+                   "            logits = model(features)\n        loss = criterion(logits, targets)\n"),
+            "amp-loss-outside-autocast"),
+    variant("train_one_epoch_amp", "update-skipped-on-overflow",  # issue 17: no update on the path with inf
+            mutate(AMP, "        scaler.update()\n",
+                   "        if all(torch.isfinite(p.grad).all() for p in model.parameters()):\n"
+                   "            scaler.update()\n"), "amp-no-update"),
+    variant("train_one_epoch_amp", "update-skipped-on-overflow-no-clip",  # the same; scaler.step() raises first
+            mutate(mutate(AMP, "        scaler.unscale_(optimizer)\n        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)\n", ""),
+                   "        scaler.update()\n",
+                   "        if scaler.get_scale() > 0 and not scaler._found_inf_per_device(optimizer):\n"
+                   "            scaler.update()\n"), "amp-no-update"),
     # --- exercise 4 ---
     variant("train_ddp", "no-set-epoch", mutate(DDP_LOOP, "        sampler.set_epoch(epoch)\n", ""), "ddp-no-set-epoch"),
+    variant("train_ddp", "sampler-shuffle-off",  # issue 17: set_epoch is called, the sampler does not shuffle
+            mutate(DDP_LOOP, "shuffle=True, seed=config.seed", "shuffle=False, seed=config.seed"), "ddp-no-shuffle"),
+    variant("train_ddp", "no-sync-on-every-micro-batch",  # the synchronising backward forgotten
+            mutate(DDP_LOOP, "with contextlib.nullcontext() if step_now else ddp_model.no_sync():",
+                   "with ddp_model.no_sync():"), "ddp-never-synced"),
+    variant("train_ddp", "sync-on-first-micro-batch",  # the group's first backward synchronises, not its last
+            mutate(DDP_LOOP, "with contextlib.nullcontext() if step_now else ddp_model.no_sync():",
+                   "with contextlib.nullcontext() if i % k == 0 else ddp_model.no_sync():"), "ddp-sync-positions"),
+    variant("train_ddp", "loader-shuffle-and-sampler",  # a common first try: DataLoader raises ValueError
+            mutate(DDP_LOOP, "DataLoader(dataset, batch_size=config.batch_size, sampler=sampler)",
+                   "DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, shuffle=True)"),
+            "ddp-loader-shuffle"),
+    variant("train_ddp", "optimizer-default-settings",  # lr and momentum typed in, not taken from config
+            mutate(DDP_LOOP, "lr=config.learning_rate, momentum=config.momentum", "lr=0.01"), "ddp-optimizer-settings"),
     variant("train_ddp", "no-sampler",
             mutate(DDP_LOOP, "loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler)",
                    "loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=True, "
