@@ -64,8 +64,8 @@ def diagnosis_line(message: str) -> str:
 
 
 def diagnosis_codes(message: str) -> tuple[str, ...]:
-    """The catalogued codes a failure message names, main one first."""
-    return tuple(codes_in(message))
+    """The codes a failure message names, main one first (at most 8, each at most 64 characters: kernel text)."""
+    return tuple(code for code in codes_in(message[:20_000]) if len(code) <= 64)[:8]
 
 
 def exercise_titles(notebook: NotebookNode) -> dict[str, str]:

@@ -83,6 +83,16 @@ def strip_control(text: str) -> str:
                    if c in "\t\r\n" or unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Co"))
 
 
+def strip_escapes(text: str) -> str:
+    """``text`` without terminal escapes, control characters or bidirectional overrides, keeping its lines.
+
+    For multi-line text a kernel sent (an exception's value): line breaks and tabs stay, ``\\r`` goes.
+    """
+    text = _ANSI.sub("", text)
+    return "".join(c for c in text
+                   if c in "\t\n" or unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Co"))
+
+
 def safe_terminal_text(text: object, limit: int = 200) -> str:
     """``text`` as one printable line of at most ``limit`` characters: no escapes, controls or surrogates.
 

@@ -24,9 +24,11 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute
 from traitlets.config import Config, PyFileConfigLoader
 
+from course_tools.grade.bounded import describe_error
 from course_tools.grade.execute import Executed
 from course_tools.grade.kernel import error_output
-from course_tools.grade.verdict import judge
+from course_tools.grade.judge_worker import JudgeWorker
+from course_tools.grade.verdict import Verdict, judge
 from course_tools.grade.feedback import diagnosis_codes, failure_message
 from course_tools.grade.prepare import LessonSpec
 from course_tools.grade.results import ExerciseResult, Status, SubmissionResult
@@ -122,11 +124,11 @@ def _exercises(run: Executed, lesson: LessonSpec, points: dict[str, tuple[float,
     return tuple(results)
 
 
-def apply_verdicts(lesson: LessonSpec, run: Executed) -> Executed:
+def apply_verdicts(lesson: LessonSpec, run: Executed, judge: Callable[[str, str, int, str], Verdict] = judge) -> Executed:
     """Let the grader's re-check overrule the kernel: a refuted cell fails, and a refuted pass means tampering.
 
     The executed notebook is changed in place, so nbgrader scores the refuted cells 0 and the
-    feedback shows why.
+    feedback shows why. ``course grade`` passes :meth:`JudgeWorker.judge`, so judges run bounded.
     """
     tampered = []
     for cell in run.notebook.cells:
@@ -190,14 +192,36 @@ def score_all(root: Path, lesson: LessonSpec, runs: dict[str, Executed], repairs
               fingerprints: dict[str, str] | None = None,
               on_done: Callable[[str], None] = lambda s: None) -> dict[str, SubmissionResult]:
     """Score every executed submission and write its feedback; one student at a time, none stopping the rest."""
-    runs = {student: apply_verdicts(lesson, run) for student, run in runs.items()}
-    config = grading_config(root, runs, lesson.name)
     maximum = max_score_of(lesson)
+    failed: dict[str, SubmissionResult] = {}
+    with JudgeWorker() as judges:  # hostile values cost one cell of one student, never the grader
+        judged = {}
+        for student, run in runs.items():
+            try:
+                judged[student] = apply_verdicts(lesson, run, judges.judge)
+            except Exception as error:  # noqa: BLE001 - one student's notebook must never stop the class
+                failed[student] = _failed(run, lesson, maximum, "judging", error)
+    runs = judged
+    config = grading_config(root, runs, lesson.name)
     results = {}
     for student in sorted(runs):
-        result = score(root, lesson, runs[student], repairs=repairs.get(student, ()), config=config, max_score=maximum)
-        if result.status is not Status.INVALID and write_feedback(root, lesson.name, student, config) is None:
-            result = replace(result, reason=(result.reason + "; " if result.reason else "") + "no feedback could be written")
+        try:
+            result = score(root, lesson, runs[student], repairs=repairs.get(student, ()), config=config,
+                           max_score=maximum)
+            if result.status is not Status.INVALID and write_feedback(root, lesson.name, student, config) is None:
+                result = replace(result, reason=(result.reason + "; " if result.reason else "") + "no feedback could be written")
+        except Exception as error:  # noqa: BLE001 - one student's notebook must never stop the class
+            result = _failed(runs[student], lesson, maximum, "scoring", error)
+        results[student] = replace(result, fingerprint=(fingerprints or {}).get(student, ""))
+        on_done(student)
+    for student, result in failed.items():
         results[student] = replace(result, fingerprint=(fingerprints or {}).get(student, ""))
         on_done(student)
     return results
+
+
+def _failed(run: Executed, lesson: LessonSpec, maximum: float, step: str, error: BaseException) -> SubmissionResult:
+    """That student's ``invalid`` row when a grading step failed on their notebook (the reason bounded and printable)."""
+    return SubmissionResult(run.student, lesson.name, Status.INVALID, 0.0, maximum,
+                            reason=f"{step} this notebook failed: {describe_error(error)}",
+                            seconds=run.seconds)
