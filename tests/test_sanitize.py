@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
 
-from course_tools.grade.sanitize import (clean_html, safe_csv_cell, safe_terminal_text, sanitize_notebook_outputs,
+from course_tools.grade.sanitize import (clean_html, keep_colours, safe_csv_cell, safe_terminal_text, sanitize_notebook_outputs,
                                          strip_control, without_surrogates)
 
 MARK = "PWNED"
@@ -227,3 +227,13 @@ def test_terminal_text_is_one_short_printable_line():
     hostile = "\x1b]0;owned\x07\x1b[2J\x1b[31mRed\x1b[0m\nnext\ud800" + "E" * 20_000_000
     line = safe_terminal_text(hostile, limit=80)
     assert len(line) == 80 and line.startswith("Red next") and "\x1b" not in line and "\ud800" not in line
+
+
+def test_kernel_text_keeps_its_colours_and_lines_and_loses_every_other_escape():
+    traceback = "\x1b[0;31mValueError\x1b[0m: bad\n\x1b]0;title\x07\x1b[2J\x1b]8;;http://x/\x07link\x1b]8;;\x07\r\x00"
+    assert keep_colours(traceback) == "\x1b[0;31mValueError\x1b[0m: bad\nlink"
+    hostile = nbformat.from_dict({"output_type": "error", "ename": "\x1b]0;t\x07Name", "evalue": "a\n\x1b[2Jb",
+                                  "traceback": [traceback]})
+    notebook = new_notebook(cells=[new_code_cell("x", outputs=[hostile])])
+    [clean] = sanitize_notebook_outputs(notebook).cells[0].outputs
+    assert (clean.ename, clean.evalue) == ("Name", "a\nb") and clean.traceback == [keep_colours(traceback)]

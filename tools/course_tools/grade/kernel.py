@@ -31,7 +31,7 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_output
 
 from course_tools import sandbox
-from course_tools.grade.sanitize import strip_control, strip_escapes, without_surrogates
+from course_tools.grade.sanitize import keep_colours, strip_control, strip_escapes, without_surrogates
 from course_tools.nbgrader_hooks import is_test_cell
 
 GUARD = "import course_utils.integrity as __course_integrity__; __course_integrity__.guard(); del __course_integrity__"
@@ -71,7 +71,8 @@ def _short_error(content: dict, *, full: bool) -> dict:
     name = strip_control(str(content.get("ename", ""))[: ENAME_CHARS * 2])[:ENAME_CHARS] or "Error"
     value = strip_escapes(str(content.get("evalue", ""))[: EVALUE_CHARS * 2])[: EVALUE_CHARS if full else 300]
     traceback = content.get("traceback", [])
-    lines = [str(line)[:TRACEBACK_LINE_CHARS] for line in (traceback if isinstance(traceback, list) else [])[-TRACEBACK_LINES:]]
+    lines = [keep_colours(str(line)[:TRACEBACK_LINE_CHARS])
+             for line in (traceback if isinstance(traceback, list) else [])[-TRACEBACK_LINES:]]
     return {"ename": name, "evalue": value,
             "traceback": lines if full else [f"{name}: {value} [further error output cut: too much output]"]}
 

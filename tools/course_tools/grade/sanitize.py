@@ -93,6 +93,18 @@ def strip_escapes(text: str) -> str:
                    if c in "\t\n" or unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Co"))
 
 
+_SGR = re.compile(r"(\x1b\[[0-9;]{0,32}m)")
+
+
+def keep_colours(text: str) -> str:
+    """Multi-line kernel text (a traceback, a stream) with its colours (SGR escapes) and nothing else active.
+
+    nbconvert renders colour escapes as HTML; every other escape (titles, clearing, links) and
+    control character goes, as in :func:`strip_escapes`.
+    """
+    return "".join(piece if index % 2 else strip_escapes(piece) for index, piece in enumerate(_SGR.split(text)))
+
+
 def safe_terminal_text(text: object, limit: int = 200) -> str:
     """``text`` as one printable line of at most ``limit`` characters: no escapes, controls or surrogates.
 
@@ -231,11 +243,12 @@ def _clean_output(output: object) -> NotebookNode | None:
     kind = output.get("output_type")
     if kind == "stream":
         name = output.get("name") if output.get("name") in ("stdout", "stderr") else "stdout"
-        return nbformat.v4.new_output("stream", name=name, text=_text(output.get("text")))
+        return nbformat.v4.new_output("stream", name=name, text=keep_colours(_text(output.get("text"))))
     if kind == "error":
         traceback = output.get("traceback")
-        return nbformat.v4.new_output("error", ename=_text(output.get("ename")), evalue=_text(output.get("evalue")),
-                                      traceback=[_text(t) for t in traceback] if isinstance(traceback, list) else [])
+        return nbformat.v4.new_output("error", ename=strip_control(_text(output.get("ename"))),
+                                      evalue=strip_escapes(_text(output.get("evalue"))),
+                                      traceback=[keep_colours(_text(t)) for t in traceback] if isinstance(traceback, list) else [])
     if kind in ("display_data", "execute_result"):
         cleaned = nbformat.v4.new_output(kind, data=_clean_data(output.get("data")),
                                          metadata=_clean_metadata(output.get("metadata")))

@@ -32,7 +32,9 @@ from course_tools.grade.verdict import Verdict, judge
 from course_tools.grade.feedback import diagnosis_codes, failure_message
 from course_tools.grade.prepare import LessonSpec
 from course_tools.grade.results import ExerciseResult, Status, SubmissionResult
+from course_tools.grade.source_scan import ForbiddenFinding, scan_notebook
 from course_tools.nbgrader_hooks import CachedExecution, is_test_cell
+from course_utils.diagnoses import catalogue, format_failure
 
 class ScoringError(RuntimeError):
     """nbgrader could not be set up for the lesson at all; the message says why."""
@@ -150,6 +152,39 @@ def apply_verdicts(lesson: LessonSpec, run: Executed, judge: Callable[[str, str,
     return run
 
 
+def _forbidden_message(found: ForbiddenFinding) -> str:
+    """The failure a forbidden call earns: the catalogue's diagnosis, expected, found (cell and line), the fix."""
+    rule = found.rule
+    expected = f"your own code inside {rule.inside}, without {' or '.join(rule.calls)}"
+    diagnosis = catalogue().get(rule.code)
+    if diagnosis is None:
+        return f"\n✗ {rule.inside} calls {found.call}, which this exercise asks you to write yourself\n" \
+               f"    expected: {expected}\n    found:    {found.where}\n    hint:     write it without {found.call}"
+    return format_failure(diagnosis, expected=expected, found=str(found.where), subject=rule.inside)
+
+
+def apply_source_scan(lesson: LessonSpec, run: Executed) -> Executed:
+    """The grader's reading of the submitted source (:mod:`course_tools.grade.source_scan`) applied to one run.
+
+    A forbidden library call gives its exercise 0, with the diagnosis first in the test cell's
+    output; a construct that reaches into the grading machinery marks the submission ``tampered``,
+    naming the cell and line (the points of the checks stand: the re-check judged them).
+    """
+    found = scan_notebook(run.notebook, lesson.release, lesson.name)
+    cells = {c.metadata.nbgrader.grade_id: c for c in run.notebook.cells if is_test_cell(c)}
+    for grade_id, hit in found.forbidden.items():
+        if grade_id in cells:
+            cells[grade_id].outputs.insert(0, error_output("CheckFailed", _forbidden_message(hit)))
+    if not found.tampering:
+        return run
+    shown = "; ".join(str(f) for f in found.tampering[:5])
+    more = f" (+{len(found.tampering) - 5} more)" if len(found.tampering) > 5 else ""
+    reason = f"the notebook's own code reaches into the grading: {shown}{more}"
+    if run.status is Status.OK:
+        return replace(run, status=Status.TAMPERED, reason=reason)
+    return replace(run, reason=f"{run.reason}; {reason}" if run.reason else reason)
+
+
 def score(root: Path, lesson: LessonSpec, run: Executed, *, repairs: tuple[str, ...], config: Config,
           max_score: float) -> SubmissionResult:
     """Autograde one executed submission in-process; return the student's result (invalid if nbgrader fails)."""
@@ -198,7 +233,7 @@ def score_all(root: Path, lesson: LessonSpec, runs: dict[str, Executed], repairs
         judged = {}
         for student, run in runs.items():
             try:
-                judged[student] = apply_verdicts(lesson, run, judges.judge)
+                judged[student] = apply_source_scan(lesson, apply_verdicts(lesson, run, judges.judge))
             except Exception as error:  # noqa: BLE001 - one student's notebook must never stop the class
                 failed[student] = _failed(run, lesson, maximum, "judging", error)
     runs = judged
