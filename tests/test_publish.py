@@ -127,7 +127,8 @@ def test_badges_and_installs_point_at_the_students_repository(tree):
     project = tomllib.loads((tree / "pyproject.toml").read_text())["project"]
     assert project["name"] == "course-utils" and project["urls"]["Repository"] == links.REPOSITORY_URL
     assert "nbgrader" not in (tree / "environment.yml").read_text() + (tree / "constraints.txt").read_text()
-    assert "pytorch-cpu" in (tree / "environment.yml").read_text() and "torch==" in (tree / "constraints.txt").read_text()
+    environment = (tree / "environment.yml").read_text()
+    assert "channels:\n  - conda-forge\n" in environment and "pytorch-cpu=" in environment and "torch==" in (tree / "constraints.txt").read_text()
     assert "course_tools" not in (tree / "postBuild").read_text() and (tree / "postBuild").stat().st_mode & 0o111
 
 

@@ -160,13 +160,13 @@ def _pip_name(requirement: str) -> str:
 def _student_environment(root: Path, packages: set[str]) -> str:
     """``environment.yml`` with the student's packages only, pins as in the instructor's."""
     wanted = {CONDA_NAMES.get(name, name) for name in packages} | set(ALWAYS_IN_ENVIRONMENT)
-    lines = []
+    lines, in_dependencies = [], False
     for line in (root / "environment.yml").read_text(encoding="utf-8").splitlines():
         entry = line.strip()
-        if entry.startswith("- "):
-            if re.split(r"[=<>\s]", entry[2:], maxsplit=1)[0].lower() not in wanted:
-                continue
-        elif entry.startswith("#"):
+        if not line.startswith(" ") and entry:
+            in_dependencies = entry == "dependencies:"
+        if entry.startswith("#") or (in_dependencies and entry.startswith("- ")
+                                     and re.split(r"[=<>\s]", entry[2:], maxsplit=1)[0].lower() not in wanted):
             continue
         lines.append(line)
     header = ("# Binder / conda environment (conda-forge), the same versions as constraints.txt.\n"
