@@ -166,3 +166,17 @@ def test_escapes_in_kernel_text_never_reach_the_terminal():
     text = summary([ok, invalid], LESSON, __import__("pathlib").Path("/tmp"))
     assert "\x1b" not in text and "\x07" not in text
     assert max(len(line) for line in student_table([ok, invalid]).splitlines()) < 140
+
+
+def test_a_step_that_fails_on_one_notebook_is_that_students_row(monkeypatch):
+    from types import SimpleNamespace
+
+    from course_tools.grade import pipeline
+
+    def explode(root, lesson, item, repairer):
+        raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+
+    monkeypatch.setattr(pipeline, "prepare", explode)
+    prepared = pipeline._prepare_one(None, None, SimpleNamespace(student="mallory"), None)
+    assert prepared.student == "mallory" and prepared.notebook is None
+    assert prepared.problem.startswith("preparing this notebook failed: UnicodeEncodeError")
