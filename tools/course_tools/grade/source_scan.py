@@ -31,6 +31,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cache
 
 from course_utils.diagnoses import ForbiddenCall
 
@@ -368,6 +369,14 @@ def _forbidden_call(rule: ForbiddenCall, definitions: dict[str, list[tuple[int, 
 
 # --- the scan ----------------------------------------------------------------------------------
 
+@cache
+def _transformer() -> object:
+    """IPython's own input transformer, made once (it is stateless between cells)."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager()
+
+
 CODE_MAGICS = {"time", "timeit", "prun", "capture", "debug", "pdb"}  # magics that run their text as Python
 
 
@@ -378,10 +387,8 @@ def parse_cell(source: str, depth: int = 0) -> ast.Module | None:
     of a magic that runs Python (``%time ...``, ``%%capture``) is parsed in place of the call's
     line, so code cannot hide inside a magic's string.
     """
-    from IPython.core.inputtransformer2 import TransformerManager
-
     try:
-        tree = ast.parse(TransformerManager().transform_cell(source))
+        tree = ast.parse(_transformer().transform_cell(source))
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     if depth < 3:
