@@ -259,6 +259,106 @@ for i in range(40):
 '''
 
 
+# --- issue 18, items 5 and 6: hostile values and text never hurt the grader; feedback calls nothing ----
+# Each beside the correct control ("correct" above), which must still be graded in the same run.
+
+SURROGATE_MARK = "SURROGATE-HERE"  # replaced by the JSON escape \ud800 in the file's text
+
+SURROGATE_CELL = f'''
+note = "{SURROGATE_MARK}"
+print("a lone surrogate printed by the kernel: \\udc80")
+'''
+
+WRONG_SIZES = '''
+def batch_sizes(n_samples, batch_size, drop_last=False):
+    return [batch_size] * (n_samples // batch_size)
+'''
+
+
+def repr_bomb_line(levels: int = 45) -> str:
+    """A re-check line whose values, 2 KB of pickle, are a DAG of shared lists with 2^levels leaves when printed."""
+    import base64
+    import io
+
+    import torch
+
+    bomb: list = []
+    for _ in range(levels):
+        bomb = [bomb, bomb]
+    buffer = io.BytesIO()
+    torch.save({"error": bomb, "sizes": bomb}, buffer)
+    return f"COURSE-VERDICT ex3-tests {base64.b64encode(buffer.getvalue()).decode()}"
+
+
+def repr_bomb_cell() -> str:
+    """A wrong batch_sizes whose notebook appends the bomb line after the probe's own line (no hook needed)."""
+    return WRONG_SIZES + f'''
+import sys
+class _Tail:
+    def __init__(self, out):
+        self.out = out
+    def write(self, text):
+        self.out.write(text)
+        if "COURSE-VERDICT ex3-tests" in text:
+            self.out.write("\\n{repr_bomb_line()}\\n")
+        return len(text)
+    def flush(self):
+        self.out.flush()
+    def __getattr__(self, name):
+        return getattr(self.out, name)
+sys.stdout = _Tail(sys.stdout)
+'''
+
+
+ENAME_FLOOD = '''
+def batch_sizes(n_samples, batch_size, drop_last=False):
+    raise type("E" * 20_000_000, (Exception,), {})("a class name of 20 MB")
+'''
+
+ERROR_FLOOD = '''
+for _ in range(600):
+    try:
+        raise ValueError("x" * 40_000)
+    except ValueError:
+        get_ipython().showtraceback()
+'''
+
+TERMINAL_ESCAPES = '''
+def batch_sizes(n_samples, batch_size, drop_last=False):
+    name = "\\x1b]0;owned-title\\x07\\x1b[2J\\x1b[H\\x1b[31mEscaped"
+    raise type(name, (Exception,), {})("\\x1b[5mblinking\\x1b[0m \\x1b]8;;http://evil/\\x07link\\x1b]8;;\\x07")
+'''
+
+
+def remote_image(port: int) -> str:
+    return f'''
+from IPython.display import HTML, Markdown, display
+display(HTML('<img src="http://127.0.0.1:{port}/beacon.png" alt="beacon">'))
+display(Markdown("![beacon](http://127.0.0.1:{port}/markdown.png)"))
+'''
+
+
+def with_surrogate(notebook) -> RawNotebook:
+    """The notebook's JSON with a ``\\ud800`` escape where the mark is: valid JSON, unencodable once read."""
+    return RawNotebook(nbformat.writes(notebook).replace(SURROGATE_MARK, "\\ud800"))
+
+
+HOSTILE_VALUE_STUDENTS = ("surrogate", "repr-bomb", "ename-flood", "error-flood", "terminal-escapes", "remote-image")
+
+
+def hostile_value_cases(port: int, answered_with) -> list[Case]:
+    """Issue 18's hostile values and text: each is graded, and the class with it."""
+    return [
+        Case("surrogate", answered_with(lambda nb: with_surrogate(after_answers(nb, SURROGATE_CELL))), FULL),
+        Case("repr-bomb", answered_with(lambda nb: _replace(nb, "ex3-batch-sizes", repr_bomb_cell())), 6.0,
+             TAMPERED_OR_OK),
+        Case("ename-flood", answered_with(lambda nb: _replace(nb, "ex3-batch-sizes", ENAME_FLOOD)), 6.0),
+        Case("error-flood", answered_with(lambda nb: after_answers(nb, ERROR_FLOOD)), FULL),
+        Case("terminal-escapes", answered_with(lambda nb: _replace(nb, "ex3-batch-sizes", TERMINAL_ESCAPES)), 6.0),
+        Case("remote-image", answered_with(lambda nb: after_answers(nb, remote_image(port))), FULL),
+    ]
+
+
 def corpus(course_root: str, port: int, secret_folder: str = "/nonexistent") -> list[Case]:
     """The cases; ``port`` is a TCP port on 127.0.0.1 where the test listens for escapes."""
     root = course_root
@@ -370,7 +470,8 @@ for path in [pathlib.Path("{secret_folder}") / "secret.txt", *pathlib.Path("/hom
         Case("os-exit", answered_with(lambda nb: prepend(nb, "ex3-batch-sizes", "import os\nos._exit(1)")), 6.0, "kernel-died"),
         Case("ignores-sigint", answered_with(lambda nb: prepend(nb, "ex3-batch-sizes", IGNORE_SIGINT)), 6.0, "timed-out"),
         Case("memory-bomb", answered_with(lambda nb: prepend(nb, "ex3-batch-sizes", MEMORY_BOMB)), 6.0),
-        Case("reads-solutions", answered_with(lambda nb: _replace(nb, "ex3-batch-sizes", read_secrets)), 6.0),
+        Case("reads-solutions", answered_with(lambda nb: _replace(nb, "ex3-batch-sizes", read_secrets)), 6.0,
+             "tampered"),  # exec of a built string: the grader's source scan names it (issue 18, item 4)
         Case("writes-gradebook", answered_with(lambda nb: after_answers(nb, write_gradebook)), FULL),
         Case("deletes-files", answered_with(lambda nb: after_answers(nb, delete_files)), FULL),
         Case("network", answered_with(lambda nb: prepend(nb, "ex3-batch-sizes", network)), 6.0),
@@ -405,6 +506,7 @@ for path in [pathlib.Path("{secret_folder}") / "secret.txt", *pathlib.Path("/hom
         Case("comm-flood", answered_with(lambda nb: after_answers(nb, COMM_FLOOD)), FULL),
         Case("disk-and-tmp", answered_with(lambda nb: after_answers(nb, DISK_AND_TMP)), FULL),
         Case("reads-home", answered_with(lambda nb: after_answers(nb, read_home)), FULL),
+        *hostile_value_cases(port, answered_with),
     ]
 
 

@@ -250,3 +250,46 @@ def test_grades_without_a_sandbox_only_when_asked(make_course, monkeypatch, caps
     assert "grading WITHOUT a sandbox" in capsys.readouterr().err
     assert [o.status for o in outcomes] == ["ok"]
     assert float(read_grades(course)["alice"]["score"]) == 9.0
+
+
+# --- issue 18, items 5 and 6: hostile values and text (grading_corpus.hostile_value_cases) --------
+
+@needs_sandbox
+def test_hostile_values_and_text_are_cut_before_they_are_stored_or_printed(graded_class):
+    from course_tools.grade.report import summary
+    from course_tools.grade.results import results_path
+
+    root, _, outcomes, *_ = graded_class
+    for student in ("ename-flood", "error-flood"):
+        autograded = root / "autograded" / student / LESSON / f"{LESSON}.ipynb"
+        feedback = root / "feedback" / student / LESSON / f"{LESSON}.html"
+        assert autograded.stat().st_size < 6 * 2**20, f"{student}: the autograded notebook kept the flood"
+        assert feedback.stat().st_size < 8 * 2**20, f"{student}: the feedback kept the flood"
+    printed = summary(list(outcomes.values()), LESSON, root)
+    assert max(len(line) for line in printed.splitlines()) < 400, "a table as wide as an exception's name"
+    assert "\x1b" not in printed and "\x07" not in printed, "escapes reached the instructor's terminal"
+    for path in (root / GRADES_FILE, results_path(root, LESSON)):
+        text = path.read_text()
+        assert "E" * 1000 not in text and "\x1b" not in text and "\\u001b" not in text, path
+        assert "owned-title" not in text and "http://evil/" not in text, f"{path}: an escape's payload was kept"
+    escaped = (root / "feedback" / "terminal-escapes" / LESSON / f"{LESSON}.html").read_text()
+    assert "\x1b" not in escaped and "\x07" not in escaped and "Escaped" in escaped
+
+
+@needs_sandbox
+def test_a_lone_surrogate_is_replaced_and_graded(graded_class):
+    root, *_ = graded_class
+    autograded = (root / "autograded" / "surrogate" / LESSON / f"{LESSON}.ipynb").read_text(encoding="utf-8")
+    assert "\ufffd" in autograded or "\\ufffd" in autograded
+
+
+@needs_sandbox
+def test_no_feedback_page_loads_a_remote_image(graded_class):
+    root, *_ = graded_class
+    remote = re.compile(r"<img[^>]*\ssrc=[\"']?(https?:)?//", re.I)
+    for path in (root / "feedback").glob(f"*/{LESSON}/{LESSON}.html"):
+        page = path.read_text()
+        assert not remote.search(page), f"{path}: {remote.search(page)}"
+        assert "cdnjs.cloudflare.com" not in page, f"{path}: loads MathJax from a CDN"
+    page = (root / "feedback" / "remote-image" / LESSON / f"{LESSON}.html").read_text()
+    assert "beacon" in page, "the student's output is still shown, without its remote image"

@@ -10,7 +10,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
 
-from course_tools.grade.sanitize import clean_html, safe_csv_cell, sanitize_notebook_outputs, strip_control
+from course_tools.grade.sanitize import (clean_html, keep_colours, safe_csv_cell, safe_terminal_text, sanitize_notebook_outputs,
+                                         strip_control, without_surrogates)
 
 MARK = "PWNED"
 
@@ -181,3 +182,58 @@ def test_an_ordinary_notebook_keeps_its_outputs():
     clean = sanitize_notebook_outputs(new_notebook(cells=[cell, new_markdown_cell("## Exercise 1 · `make_loader`")]))
     assert clean.cells[0].outputs == cell.outputs
     assert "<h2" in clean.cells[1].source and "make_loader" in clean.cells[1].source
+
+
+# --- issue 18: images only inline, surrogates, the terminal ------------------------------------
+
+PNG_URI = "data:image/png;base64,iVBORw0KGgo="
+
+
+@pytest.mark.parametrize("html", [
+    '<img src="http://127.0.0.1:9/beacon.png">', '<img src="https://example.org/x.gif">', '<img src="//cdn/x.png">',
+    '<img src="beacon.png">', '<img src="data:text/html;base64,PHNjcmlwdD4=">', '<img srcset="http://x/y.png 1x">',
+])
+def test_images_are_kept_only_as_inline_data(html):
+    cleaned = clean_html(html)
+    assert "src" not in cleaned.replace("srcset", "src"), cleaned
+
+
+def test_inline_images_and_ordinary_links_stay():
+    assert f'src="{PNG_URI}"' in clean_html(f'<img src="{PNG_URI}" alt="plot">')
+    assert 'href="https://pytorch.org"' in clean_html('<a href="https://pytorch.org">docs</a>')
+    assert "href" not in clean_html('<a href="data:text/html,x">x</a>')
+
+
+def test_lone_surrogates_become_replacement_characters_everywhere():
+    import json
+
+    data = json.loads('{"cells": [{"source": "x = \\"\\ud800\\"", "metadata": {"\\udfff": ["\\ud800a"]}}], '
+                      '"ok": "\\ud83d\\ude00"}')
+    clean = without_surrogates(data)
+    text = json.dumps(clean, ensure_ascii=False)
+    text.encode("utf-8")  # would raise UnicodeEncodeError with a lone surrogate left
+    assert clean["cells"][0]["source"] == 'x = "\ufffd"' and clean["cells"][0]["metadata"] == {"\ufffd": ["\ufffda"]}
+    assert clean["ok"] == "\U0001f600", "a proper pair is one character and stays"
+    deep: list = []
+    nested = deep
+    for _ in range(5000):
+        nested.append([])
+        nested = nested[0]
+    nested.append("\ud800")
+    without_surrogates(deep)  # iterative: no RecursionError
+
+
+def test_terminal_text_is_one_short_printable_line():
+    hostile = "\x1b]0;owned\x07\x1b[2J\x1b[31mRed\x1b[0m\nnext\ud800" + "E" * 20_000_000
+    line = safe_terminal_text(hostile, limit=80)
+    assert len(line) == 80 and line.startswith("Red next") and "\x1b" not in line and "\ud800" not in line
+
+
+def test_kernel_text_keeps_its_colours_and_lines_and_loses_every_other_escape():
+    traceback = "\x1b[0;31mValueError\x1b[0m: bad\n\x1b]0;title\x07\x1b[2J\x1b]8;;http://x/\x07link\x1b]8;;\x07\r\x00"
+    assert keep_colours(traceback) == "\x1b[0;31mValueError\x1b[0m: bad\nlink"
+    hostile = nbformat.from_dict({"output_type": "error", "ename": "\x1b]0;t\x07Name", "evalue": "a\n\x1b[2Jb",
+                                  "traceback": [traceback]})
+    notebook = new_notebook(cells=[new_code_cell("x", outputs=[hostile])])
+    [clean] = sanitize_notebook_outputs(notebook).cells[0].outputs
+    assert (clean.ename, clean.evalue) == ("Name", "a\nb") and clean.traceback == [keep_colours(traceback)]

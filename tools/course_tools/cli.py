@@ -10,6 +10,7 @@ from course_tools.export import FORMATS, ExportError
 from course_tools.grade.pipeline import GradingError, Options, grade
 from course_tools.grade.report import summary
 from course_tools.notebooks import NotebookError, dirty_reasons, write_clean
+from course_tools.publish import PublishError
 from course_tools.release import RELEASE_DIR, SOURCE_DIR, ReleaseError, release
 from course_tools.report.write import ReportError
 from course_tools.roster import ROSTER_FILE, RosterError
@@ -86,6 +87,15 @@ def _add_lms_commands(commands: argparse._SubParsersAction) -> None:
     export_cmd.set_defaults(run=_export)
 
 
+def _publish(args: argparse.Namespace) -> int:
+    from course_tools.publish import publish
+
+    target = Path(args.directory)
+    written = publish(Path.cwd(), target)
+    print(f"published {len(written)} files into {target.resolve()}: commit and push them to the students' repository")
+    return 0
+
+
 def _committed_notebooks(root: Path) -> list[Path]:
     return sorted(
         p for folder in (SOURCE_DIR, RELEASE_DIR) for p in (root / folder).glob("*/*.ipynb")
@@ -136,6 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
         "expected", help="recompute the visible checks' stored expected results from the grader's references")
     expected_cmd.add_argument("lessons", nargs="*", help="lesson folders (default: all)")
     expected_cmd.set_defaults(run=_expected)
+    publish_cmd = commands.add_parser(
+        "publish", help="write the students' repository: release notebooks, course_utils, README, Binder and Colab set-up",
+        description="Write the student-facing tree into DIRECTORY (the students' public repository): notebooks/, "
+                    "course_utils/, a README with the Binder and Colab badges of that repository, environment.yml, "
+                    "postBuild, constraints.txt and pyproject.toml. Nothing of solutions/, the hidden tests or "
+                    "tools/ is written; the tree is checked for every answer and hidden-test line.")
+    publish_cmd.add_argument("directory", help="the students' repository (a folder outside this course)")
+    publish_cmd.set_defaults(run=_publish)
     commands.add_parser("clean", help="strip outputs and execution counts from every committed notebook").set_defaults(run=_clean)
     commands.add_parser("check", help="fail if any committed notebook holds outputs or is not in clean form").set_defaults(run=_check)
     return parser
@@ -146,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ReleaseError, NotebookError, GradingError, ReportError, RosterError, ExportError) as error:
+    except (ReleaseError, NotebookError, GradingError, ReportError, RosterError, ExportError, PublishError) as error:
         print(f"course {args.command}: {error}", file=sys.stderr)
         return 1
 

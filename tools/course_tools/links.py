@@ -1,5 +1,9 @@
 """Where the course lives online: the one repository address, and the Colab and Binder links made from it.
 
+The address is the **students'** repository, the public one that ``course publish`` writes (the
+instructor's repository, with ``solutions/``, stays private and is never linked): Binder builds it,
+Colab opens its notebooks and installs ``course_utils`` from it.
+
 ``REPOSITORY_URL`` is the only place the address is written; ``pyproject.toml`` repeats it under
 ``[project.urls]`` and ``tests/test_links.py`` keeps the two equal. ``course release`` builds the
 Colab badge and the Colab install cell of every student notebook from these functions.
@@ -16,7 +20,8 @@ __all__ = [
     "pip_requirement", "colab_badge_markdown", "binder_badge_markdown",
 ]
 
-# A placeholder until the course is published: change it here (and in pyproject.toml's [project.urls]).
+# The students' public repository (a placeholder until the course is published): change it here (and in
+# pyproject.toml's [project.urls]); `course publish` writes that repository.
 REPOSITORY_URL = "https://github.com/torch-loop-course/pytorch-training-loop"
 BRANCH = "main"
 RELEASE_FOLDER = "notebooks"

@@ -27,6 +27,8 @@ import nbformat
 from nbformat import NotebookNode
 from nbformat.corpus.words import generate_corpus_id as random_cell_id
 
+from course_tools.grade.sanitize import without_surrogates
+
 MIN_RESEMBLANCE = 0.35  # below this a cell is not taken for an exercise's answer
 SAME_AS_RELEASE = 0.9   # an added cell this close to a release cell is a copy of it, not the student's own
 MAX_CELLS = 2000
@@ -113,6 +115,7 @@ def parse_submission(text: str) -> NotebookNode:
         raise InvalidSubmission("JSON nested too deeply: not a notebook") from None
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         raise InvalidSubmission("JSON without a list of cells: not a notebook")
+    data = without_surrogates(data)  # "\\ud800" in the JSON: U+FFFD, or writing the notebook would fail
     cells = data["cells"]
     if len(cells) > MAX_CELLS:
         raise InvalidSubmission(f"the notebook has {len(cells)} cells; at most {MAX_CELLS} are graded")

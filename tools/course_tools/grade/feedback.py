@@ -9,15 +9,19 @@ everything:
 - each test cell shows only what the student's own notebook shows (no hidden tests);
 - a failed check shows its message (expected, found, fix); any other error shows the student's own
   frames only, never frames inside ``course_utils``, ``course_tools`` or installed packages;
-- student output is sanitised (no scripts, event handlers or other active content).
+- student output is sanitised (no scripts, event handlers or other active content);
+- the page opens offline and calls nothing: images only as ``data:`` URIs, no MathJax from a CDN
+  (``templates/course_feedback/mathjax.html.j2``: math stays as its text), no web fonts.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from markupsafe import Markup
 from nbconvert.exporters.exporter import ResourcesDict
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbformat import NotebookNode
@@ -60,8 +64,8 @@ def diagnosis_line(message: str) -> str:
 
 
 def diagnosis_codes(message: str) -> tuple[str, ...]:
-    """The catalogued codes a failure message names, main one first."""
-    return tuple(codes_in(message))
+    """The codes a failure message names, main one first (at most 8, each at most 64 characters: kernel text)."""
+    return tuple(code for code in codes_in(message[:20_000]) if len(code) <= 64)[:8]
 
 
 def exercise_titles(notebook: NotebookNode) -> dict[str, str]:
@@ -120,12 +124,22 @@ def _explained(message: str) -> str:
     return f"{known.what} [{known.code}]" if known else diagnosis_line(message)
 
 
+_FONT_FACE = re.compile(r"@font-face\s*\{[^}]*\}")
+
+
+def _without_web_fonts(include_css: Callable[[str], str]) -> Callable[[str], Markup]:
+    """The exporter's CSS inliner, minus ``@font-face`` rules: the page fetches no font file from anywhere."""
+    return lambda name: Markup(_FONT_FACE.sub("", str(include_css(name))))  # noqa: S704 - CSS from nbgrader's files
+
+
 class SanitizeOutputs(NbGraderPreprocessor):
     """Remove active content from student output before it reaches anyone's browser (nh3, not regexes)."""
 
     def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
         from course_tools.grade.sanitize import sanitize_notebook_outputs
 
+        if callable(resources.get("include_css")):  # set by nbconvert's HTMLExporter before preprocessors run
+            resources["include_css"] = _without_web_fonts(resources["include_css"])
         return sanitize_notebook_outputs(nb), resources
 
 

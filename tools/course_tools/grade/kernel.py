@@ -31,6 +31,7 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_output
 
 from course_tools import sandbox
+from course_tools.grade.sanitize import keep_colours, strip_control, strip_escapes, without_surrogates
 from course_tools.nbgrader_hooks import is_test_cell
 
 GUARD = "import course_utils.integrity as __course_integrity__; __course_integrity__.guard(); del __course_integrity__"
@@ -62,6 +63,20 @@ def error_output(name: str, message: str) -> NotebookNode:
     return new_output("error", ename=name, evalue=message, traceback=[f"{name}: {message}"])
 
 
+ENAME_CHARS, EVALUE_CHARS, TRACEBACK_LINES, TRACEBACK_LINE_CHARS = 200, 8192, 20, 2048
+
+
+def _short_error(content: dict, *, full: bool) -> dict:
+    """An error's fields cut to budget, the name and value printable; ``full=False``: name and a line only."""
+    name = strip_control(str(content.get("ename", ""))[: ENAME_CHARS * 2])[:ENAME_CHARS] or "Error"
+    value = strip_escapes(str(content.get("evalue", ""))[: EVALUE_CHARS * 2])[: EVALUE_CHARS if full else 300]
+    traceback = content.get("traceback", [])
+    lines = [keep_colours(str(line)[:TRACEBACK_LINE_CHARS])
+             for line in (traceback if isinstance(traceback, list) else [])[-TRACEBACK_LINES:]]
+    return {"ename": name, "evalue": value,
+            "traceback": lines if full else [f"{name}: {value} [further error output cut: too much output]"]}
+
+
 def _message_size(msg: dict) -> int:
     buffers = msg.get("buffers") or []
     return len(str(msg.get("content", ""))) + sum(len(b) for b in buffers)
@@ -72,8 +87,13 @@ class _CappedClient(NotebookClient):
 
     Outputs have a budget per cell and per notebook; widget comm messages have one of their own, so
     a widget flood cannot crowd out the check cells' results, nor make the grader buffer more than
-    the budgets. Error outputs are always kept (shortened), and the running test cell's token is
-    noticed even in output that is cut.
+    the budgets. The running test cell's token is noticed even in output that is cut.
+
+    Error outputs are shortened before they are kept (``ename`` to a name's length, ``evalue`` and
+    the traceback to fixed sizes; control and escape characters out of the name and the value) and
+    count against the same budgets. A cell keeps at most :attr:`errors_per_cell` of them; past a
+    budget or that number, a cell that has no error yet still gets one, short, so a cell that
+    raised never looks as if it passed. Lone surrogates in anything a kernel sends become U+FFFD.
     """
 
     output_budget = 256 * 1024
@@ -84,9 +104,22 @@ class _CappedClient(NotebookClient):
     _used = 0        # characters of output the running cell has sent so far
     _used_total = 0  # characters of output the whole notebook has sent so far
     _comm_used = 0   # characters of widget messages the whole notebook has sent so far
+    errors_per_cell = 5
+    _errors = 0      # error outputs the running cell has sent so far
 
     def start_cell(self, token: str | None = None) -> None:
-        self._used, self.token, self.token_seen = 0, token, False
+        self._used, self.token, self.token_seen, self._errors = 0, token, False, 0
+
+    def _keep_error(self, content: dict, outs: list) -> bool:
+        """Shorten an error output in place; whether it is kept (see the class docstring)."""
+        self._errors += 1
+        content.update(_short_error(content, full=True))
+        if self._errors <= self.errors_per_cell and self._within_budget(_message_size({"content": content})):
+            return True
+        if any(o.get("output_type") == "error" for o in outs):
+            return False
+        content.update(_short_error(content, full=False))
+        return True
 
     def _within_budget(self, size: int) -> bool:
         self._used += size
@@ -97,10 +130,10 @@ class _CappedClient(NotebookClient):
         content = msg.get("content", {})
         if self.token and msg.get("msg_type") == "stream" and self.token in str(content.get("text", "")):
             self.token_seen = self.token_seen or content.get("name") == "stdout"
+        if isinstance(content, dict):
+            msg["content"] = content = without_surrogates(content)
         if msg.get("msg_type") == "error":
-            content["evalue"] = str(content.get("evalue", ""))[:8192]
-            content["traceback"] = [str(line)[:2048] for line in list(content.get("traceback", []))[-20:]]
-            return super().output(outs, msg, display_id, cell_index)
+            return super().output(outs, msg, display_id, cell_index) if self._keep_error(content, outs) else None
         if not self._within_budget(_message_size(msg)):
             if not any(o.get("name") == "stdout" and "[output cut" in o.get("text", "") for o in outs):
                 outs.append(nbformat.from_dict({"output_type": "stream", "name": "stdout",

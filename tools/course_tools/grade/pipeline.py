@@ -18,6 +18,7 @@ from pathlib import Path
 import nbformat
 from tqdm.auto import tqdm
 
+from course_tools.grade.bounded import describe_error
 from course_tools.grade.collect import CollectError, collect
 from course_tools.grade.execute import Executed, Job, execute
 from course_tools.grade.kernel import RunSettings
@@ -119,6 +120,14 @@ def _invalid(lesson: LessonSpec, prepared: Prepared) -> SubmissionResult:
                             reason=prepared.problem)
 
 
+def _prepare_one(root: Path, lesson: LessonSpec, item: object, repairer: RepairWorker) -> Prepared:
+    """Prepare one submission; anything that goes wrong is that student's ``invalid`` row, never the class's end."""
+    try:
+        return prepare(root, lesson, item, repairer)
+    except Exception as error:  # noqa: BLE001 - one student's notebook must never stop the class
+        return Prepared(item.student, "", problem=f"preparing this notebook failed: {describe_error(error)}")
+
+
 def grade(root: Path, lesson_name: str, options: Options = Options()) -> list[SubmissionResult]:
     """Grade every submission of ``lesson_name`` under ``root``; return one result per student."""
     root = Path(root).resolve()
@@ -135,7 +144,7 @@ def grade(root: Path, lesson_name: str, options: Options = Options()) -> list[Su
         prepared = []
         with RepairWorker(options.settings.limits) as repairer:
             for item in collected:
-                prepared.append(prepare(root, lesson, item, repairer))
+                prepared.append(_prepare_one(root, lesson, item, repairer))
                 bar.update()
         results = {p.student: _invalid(lesson, p) for p in prepared if p.problem}
         runnable = [p for p in prepared if not p.problem]
@@ -161,7 +170,10 @@ def grade(root: Path, lesson_name: str, options: Options = Options()) -> list[Su
                 for p in to_run]
 
         def finished(run: Executed) -> None:
-            _cache_run(root, lesson_name, by_student[run.student], run)
+            try:
+                _cache_run(root, lesson_name, by_student[run.student], run)
+            except Exception:  # noqa: BLE001 - the cache is optional: a notebook it cannot hold just runs again
+                pass
             bar.update()
 
         runs.update(execute(jobs, _executor(options), seeds, on_done=finished) if jobs else {})

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from course_tools.grade.feedback import diagnosis_line
 from course_tools.grade.results import Status, SubmissionResult, graded_lessons, load_results, save_results
-from course_tools.grade.sanitize import safe_csv_cell
+from course_tools.grade.sanitize import safe_csv_cell, safe_terminal_text
 from course_utils.diagnoses import catalogue
 
 GRADES_FILE = "course-grades.csv"
@@ -61,25 +61,30 @@ def _table(headers: list[str], rows: Iterable[list[str]]) -> str:
 
 
 def _one_line(result: SubmissionResult) -> str:
+    """The student's main finding, as one printable line (kernel text in it never reaches the terminal raw)."""
+    return safe_terminal_text(_finding(result), 90)
+
+
+def _finding(result: SubmissionResult) -> str:
     if result.status is not Status.OK:
-        return safe_csv_cell(result.reason)[:90]
+        return result.reason
     known = catalogue()
     codes = [e.diagnoses[0] for e in result.exercises if e.diagnoses]
     if not codes:
         missed = [e for e in result.exercises if not e.full]
         if not missed:
             return "full marks"
-        first = diagnosis_line(missed[0].message) or "no diagnosis"
+        first = diagnosis_line(missed[0].message[:2000]) or "no diagnosis"
         return f"{missed[0].title}: {first}" + (f" (+{len(missed) - 1} more)" if len(missed) > 1 else "")
     main = known.get(codes[0])
     more = f" (+{len(codes) - 1} more)" if len(codes) > 1 else ""
-    return f"{main.what if main else codes[0]}{more}"[:90]
+    return f"{main.what if main else codes[0]}{more}"
 
 
 def student_table(results: list[SubmissionResult]) -> str:
     """One line per student: score, status and the main diagnosis."""
     return _table(["student", "score", "status", "diagnosis"],
-                  [[safe_csv_cell(r.student), f"{_number(r.score)}/{_number(r.max_score)}", r.status.value,
+                  [[safe_terminal_text(r.student, 64), f"{_number(r.score)}/{_number(r.max_score)}", r.status.value,
                     _one_line(r)] for r in sorted(results, key=lambda r: r.student)])
 
 
@@ -97,7 +102,7 @@ def exercise_table(results: list[SubmissionResult]) -> str:
                 causes.setdefault(exercise.grade_id, Counter())[exercise.diagnoses[0] if exercise.diagnoses else "other"] += 1
     rows = []
     for grade_id, title in titles.items():
-        top = ", ".join(f"{code} ×{count}" for code, count in causes.get(grade_id, Counter()).most_common(3))
+        top = ", ".join(f"{safe_terminal_text(code, 40)} ×{count}" for code, count in causes.get(grade_id, Counter()).most_common(3))
         rows.append([title, f"{lost[grade_id]}/{len(graded)}", top or "-"])
     return _table(["exercise", "lost points", "main diagnoses"], rows)
 

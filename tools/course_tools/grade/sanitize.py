@@ -1,11 +1,15 @@
 """Make student-controlled text safe for the files people open: grades.csv and feedback HTML.
 
 - :func:`safe_csv_cell`: no control characters or terminal escapes, and no cell that a
-  spreadsheet would read as a formula (OWASP "CSV injection").
+  spreadsheet would read as a formula (OWASP "CSV injection"); :func:`safe_terminal_text` for
+  whatever is printed to the instructor's terminal.
+- :func:`without_surrogates`: lone surrogates (``"\\ud800"`` in a notebook's JSON) become U+FFFD,
+  so no file can make writing a notebook fail with ``UnicodeEncodeError``.
 - :func:`sanitize_notebook_outputs`: what nbconvert would render from a graded notebook, made
   inert before feedback is written. HTML goes through ``nh3`` (the Rust ``ammonia`` sanitiser)
-  with a safelist: no scripts, event handlers, iframes, objects, forms or style attributes, and
-  links only to http, https and mailto. Markdown (outputs and cells) is rendered to HTML first,
+  with a safelist: no scripts, event handlers, iframes, objects, forms or style attributes,
+  links only to http, https and mailto, and images only as ``data:`` URIs (a remote image would
+  be a beacon fired when the page opens; the feedback page loads nothing from anywhere). Markdown (outputs and cells) is rendered to HTML first,
   with nbconvert's own renderer, and then sanitised the same way, so ``[x](javascript:...)`` dies
   too. Active mime types (JavaScript, widgets, SVG, LaTeX, anything not on the list) are dropped,
   and every value that nbconvert's templates paste into an attribute unescaped (image data and
@@ -21,7 +25,48 @@ import nbformat
 import nh3
 from nbformat import NotebookNode
 
-# --- grades.csv -------------------------------------------------------------------------------
+# --- text that cannot be encoded ---------------------------------------------------------------
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def replace_surrogates(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD (a str holds surrogates only unpaired)."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def without_surrogates(value: object) -> object:
+    """``value`` (JSON-like data: dicts, lists, strings) with lone surrogates replaced in every string and key.
+
+    Iterative, so a deeply nested file cannot exhaust the stack here.
+    """
+    if isinstance(value, str):
+        return replace_surrogates(value)
+    root: list = [value]
+    stack: list = [root]
+    while stack:
+        container = stack.pop()
+        if isinstance(container, dict):
+            for key in list(container):
+                item = container[key]
+                if isinstance(key, str) and _SURROGATE.search(key):
+                    del container[key]
+                    key = replace_surrogates(key)
+                    container[key] = item
+                if isinstance(item, str):
+                    container[key] = replace_surrogates(item)
+                elif isinstance(item, (dict, list)):
+                    stack.append(item)
+        elif isinstance(container, list):
+            for index, item in enumerate(container):
+                if isinstance(item, str):
+                    container[index] = replace_surrogates(item)
+                elif isinstance(item, (dict, list)):
+                    stack.append(item)
+    return root[0]
+
+
+# --- grades.csv and the terminal --------------------------------------------------------------
 
 _ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[PX^_][^\x1b]*(\x1b\\)?|[@-Z\\-_])")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
@@ -36,6 +81,38 @@ def strip_control(text: str) -> str:
     text = _ANSI.sub("", text)
     return "".join(" " if c in "\t\r\n" else c for c in text
                    if c in "\t\r\n" or unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Co"))
+
+
+def strip_escapes(text: str) -> str:
+    """``text`` without terminal escapes, control characters or bidirectional overrides, keeping its lines.
+
+    For multi-line text a kernel sent (an exception's value): line breaks and tabs stay, ``\\r`` goes.
+    """
+    text = _ANSI.sub("", text)
+    return "".join(c for c in text
+                   if c in "\t\n" or unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Co"))
+
+
+_SGR = re.compile(r"(\x1b\[[0-9;]{0,32}m)")
+
+
+def keep_colours(text: str) -> str:
+    """Multi-line kernel text (a traceback, a stream) with its colours (SGR escapes) and nothing else active.
+
+    nbconvert renders colour escapes as HTML; every other escape (titles, clearing, links) and
+    control character goes, as in :func:`strip_escapes`.
+    """
+    return "".join(piece if index % 2 else strip_escapes(piece) for index, piece in enumerate(_SGR.split(text)))
+
+
+def safe_terminal_text(text: object, limit: int = 200) -> str:
+    """``text`` as one printable line of at most ``limit`` characters: no escapes, controls or surrogates.
+
+    Cut before it is cleaned, so a 20 MB exception name costs no more than ``limit`` characters' work.
+    """
+    raw = str(text)[: limit * 4]
+    clean = strip_control(raw)
+    return clean if len(clean) <= limit else clean[: limit - 1] + "…"
 
 
 def safe_csv_cell(text: str) -> str:
@@ -63,7 +140,7 @@ _ATTRIBUTES = {
     "ol": {"start"}, "table": {"border"}, "tr": {"align"}, "col": {"span"}, "colgroup": {"span"},
     "abbr": {"title"}, "code": {"class"}, "span": {"class"}, "div": {"class"}, "pre": {"class"},
 }
-_URL_SCHEMES = {"http", "https", "mailto"}
+_URL_SCHEMES = {"http", "https", "mailto", "data"}  # data: only for <img src> (see _attribute)
 _DROPPED_CONTENT = {"script", "style", "iframe", "object", "embed", "noscript", "template", "svg", "math", "form",
                     "textarea", "select", "button"}
 _SAFE_CLASS = re.compile(r"[A-Za-z0-9 _-]*")
@@ -74,7 +151,14 @@ _BASE64 = re.compile(r"[A-Za-z0-9+/=\s]*")
 _SAFE_TAG = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 
+_DATA_IMAGE = re.compile(r"data:image/(png|jpeg|gif);base64,[A-Za-z0-9+/=\s]*", re.I)
+
+
 def _attribute(tag: str, name: str, value: str) -> str | None:
+    if tag == "img" and name == "src":  # only inline images: a remote one is fetched when the page opens
+        return value if _DATA_IMAGE.fullmatch(value.strip()) else None
+    if name == "href" and value.strip().lower().startswith("data:"):
+        return None
     if name == "class":
         return value if _SAFE_CLASS.fullmatch(value) else None
     if name in ("width", "height", "colspan", "rowspan", "start", "span", "border"):
@@ -159,11 +243,12 @@ def _clean_output(output: object) -> NotebookNode | None:
     kind = output.get("output_type")
     if kind == "stream":
         name = output.get("name") if output.get("name") in ("stdout", "stderr") else "stdout"
-        return nbformat.v4.new_output("stream", name=name, text=_text(output.get("text")))
+        return nbformat.v4.new_output("stream", name=name, text=keep_colours(_text(output.get("text"))))
     if kind == "error":
         traceback = output.get("traceback")
-        return nbformat.v4.new_output("error", ename=_text(output.get("ename")), evalue=_text(output.get("evalue")),
-                                      traceback=[_text(t) for t in traceback] if isinstance(traceback, list) else [])
+        return nbformat.v4.new_output("error", ename=strip_control(_text(output.get("ename"))),
+                                      evalue=strip_escapes(_text(output.get("evalue"))),
+                                      traceback=[keep_colours(_text(t)) for t in traceback] if isinstance(traceback, list) else [])
     if kind in ("display_data", "execute_result"):
         cleaned = nbformat.v4.new_output(kind, data=_clean_data(output.get("data")),
                                          metadata=_clean_metadata(output.get("metadata")))

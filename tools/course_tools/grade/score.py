@@ -24,13 +24,17 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute
 from traitlets.config import Config, PyFileConfigLoader
 
+from course_tools.grade.bounded import describe_error
 from course_tools.grade.execute import Executed
 from course_tools.grade.kernel import error_output
-from course_tools.grade.verdict import judge
+from course_tools.grade.judge_worker import JudgeWorker
+from course_tools.grade.verdict import Verdict, judge
 from course_tools.grade.feedback import diagnosis_codes, failure_message
 from course_tools.grade.prepare import LessonSpec
 from course_tools.grade.results import ExerciseResult, Status, SubmissionResult
+from course_tools.grade.source_scan import ForbiddenFinding, scan_notebook
 from course_tools.nbgrader_hooks import CachedExecution, is_test_cell
+from course_utils.diagnoses import catalogue, format_failure
 
 class ScoringError(RuntimeError):
     """nbgrader could not be set up for the lesson at all; the message says why."""
@@ -122,11 +126,11 @@ def _exercises(run: Executed, lesson: LessonSpec, points: dict[str, tuple[float,
     return tuple(results)
 
 
-def apply_verdicts(lesson: LessonSpec, run: Executed) -> Executed:
+def apply_verdicts(lesson: LessonSpec, run: Executed, judge: Callable[[str, str, int, str], Verdict] = judge) -> Executed:
     """Let the grader's re-check overrule the kernel: a refuted cell fails, and a refuted pass means tampering.
 
     The executed notebook is changed in place, so nbgrader scores the refuted cells 0 and the
-    feedback shows why.
+    feedback shows why. ``course grade`` passes :meth:`JudgeWorker.judge`, so judges run bounded.
     """
     tampered = []
     for cell in run.notebook.cells:
@@ -146,6 +150,39 @@ def apply_verdicts(lesson: LessonSpec, run: Executed) -> Executed:
     if tampered and run.status is Status.OK:
         return replace(run, status=Status.TAMPERED, reason="; ".join(tampered))
     return run
+
+
+def _forbidden_message(found: ForbiddenFinding) -> str:
+    """The failure a forbidden call earns: the catalogue's diagnosis, expected, found (cell and line), the fix."""
+    rule = found.rule
+    expected = f"your own code inside {rule.inside}, without {' or '.join(rule.calls)}"
+    diagnosis = catalogue().get(rule.code)
+    if diagnosis is None:
+        return f"\n✗ {rule.inside} calls {found.call}, which this exercise asks you to write yourself\n" \
+               f"    expected: {expected}\n    found:    {found.where}\n    hint:     write it without {found.call}"
+    return format_failure(diagnosis, expected=expected, found=str(found.where), subject=rule.inside)
+
+
+def apply_source_scan(lesson: LessonSpec, run: Executed) -> Executed:
+    """The grader's reading of the submitted source (:mod:`course_tools.grade.source_scan`) applied to one run.
+
+    A forbidden library call gives its exercise 0, with the diagnosis first in the test cell's
+    output; a construct that reaches into the grading machinery marks the submission ``tampered``,
+    naming the cell and line (the points of the checks stand: the re-check judged them).
+    """
+    found = scan_notebook(run.notebook, lesson.release, lesson.name)
+    cells = {c.metadata.nbgrader.grade_id: c for c in run.notebook.cells if is_test_cell(c)}
+    for grade_id, hit in found.forbidden.items():
+        if grade_id in cells:
+            cells[grade_id].outputs.insert(0, error_output("CheckFailed", _forbidden_message(hit)))
+    if not found.tampering:
+        return run
+    shown = "; ".join(str(f) for f in found.tampering[:5])
+    more = f" (+{len(found.tampering) - 5} more)" if len(found.tampering) > 5 else ""
+    reason = f"the notebook's own code reaches into the grading: {shown}{more}"
+    if run.status is Status.OK:
+        return replace(run, status=Status.TAMPERED, reason=reason)
+    return replace(run, reason=f"{run.reason}; {reason}" if run.reason else reason)
 
 
 def score(root: Path, lesson: LessonSpec, run: Executed, *, repairs: tuple[str, ...], config: Config,
@@ -190,14 +227,36 @@ def score_all(root: Path, lesson: LessonSpec, runs: dict[str, Executed], repairs
               fingerprints: dict[str, str] | None = None,
               on_done: Callable[[str], None] = lambda s: None) -> dict[str, SubmissionResult]:
     """Score every executed submission and write its feedback; one student at a time, none stopping the rest."""
-    runs = {student: apply_verdicts(lesson, run) for student, run in runs.items()}
-    config = grading_config(root, runs, lesson.name)
     maximum = max_score_of(lesson)
+    failed: dict[str, SubmissionResult] = {}
+    with JudgeWorker() as judges:  # hostile values cost one cell of one student, never the grader
+        judged = {}
+        for student, run in runs.items():
+            try:
+                judged[student] = apply_source_scan(lesson, apply_verdicts(lesson, run, judges.judge))
+            except Exception as error:  # noqa: BLE001 - one student's notebook must never stop the class
+                failed[student] = _failed(run, lesson, maximum, "judging", error)
+    runs = judged
+    config = grading_config(root, runs, lesson.name)
     results = {}
     for student in sorted(runs):
-        result = score(root, lesson, runs[student], repairs=repairs.get(student, ()), config=config, max_score=maximum)
-        if result.status is not Status.INVALID and write_feedback(root, lesson.name, student, config) is None:
-            result = replace(result, reason=(result.reason + "; " if result.reason else "") + "no feedback could be written")
+        try:
+            result = score(root, lesson, runs[student], repairs=repairs.get(student, ()), config=config,
+                           max_score=maximum)
+            if result.status is not Status.INVALID and write_feedback(root, lesson.name, student, config) is None:
+                result = replace(result, reason=(result.reason + "; " if result.reason else "") + "no feedback could be written")
+        except Exception as error:  # noqa: BLE001 - one student's notebook must never stop the class
+            result = _failed(runs[student], lesson, maximum, "scoring", error)
+        results[student] = replace(result, fingerprint=(fingerprints or {}).get(student, ""))
+        on_done(student)
+    for student, result in failed.items():
         results[student] = replace(result, fingerprint=(fingerprints or {}).get(student, ""))
         on_done(student)
     return results
+
+
+def _failed(run: Executed, lesson: LessonSpec, maximum: float, step: str, error: BaseException) -> SubmissionResult:
+    """That student's ``invalid`` row when a grading step failed on their notebook (the reason bounded and printable)."""
+    return SubmissionResult(run.student, lesson.name, Status.INVALID, 0.0, maximum,
+                            reason=f"{step} this notebook failed: {describe_error(error)}",
+                            seconds=run.seconds)
