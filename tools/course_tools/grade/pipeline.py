@@ -10,13 +10,10 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import nbformat
-from tqdm.auto import tqdm
 
 from course_tools.grade import gradebook
 from course_tools.grade.attempts import remember_repaired
@@ -24,6 +21,7 @@ from course_tools.grade.collect import Collected, CollectError, collect, find_st
 from course_tools.grade.execute import Executed, Job, execute
 from course_tools.grade.lateness import LatePolicy
 from course_tools.grade.kernel import RunSettings
+from course_tools.grade.progress import Progress
 from course_tools.grade.prepare import InvalidLesson, LessonSpec, Prepared, RepairWorker, load_lesson, prepare
 from course_tools.grade.report import record
 from course_tools.grade.results import Status, SubmissionResult, load_results
@@ -84,14 +82,6 @@ def _cache_run(root: Path, lesson: str, prepared: Prepared, run: Executed) -> No
 
 
 # --- the stages, under one progress display ----------------------------------------------------
-
-@contextmanager
-def _progress(lesson: str, students: int) -> Iterator[tqdm]:
-    with tqdm(total=students * len(STAGES), desc=f"{lesson}: prepare", unit="step", file=sys.stderr,
-              bar_format="{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]",
-              disable=students == 0) as bar:
-        yield bar
-
 
 def _executor(options: Options) -> object:
     from course_tools.executors import DaskExecutor, LocalExecutor
@@ -182,7 +172,7 @@ def grade(root: Path, lesson_name: str, options: Options = Options()) -> list[Su
     kept = {r.student: r for r in load_results(root, lesson_name)}
     fresh = _new_attempts(collected, kept)
     _announce(lesson_name, fresh)
-    with _progress(lesson_name, len(collected)) as bar:
+    with Progress(lesson_name, len(collected) * len(STAGES)) as bar:
         prepared = []
         with RepairWorker(options.settings.limits) as repairer:
             for item in collected:
@@ -206,7 +196,7 @@ def grade(root: Path, lesson_name: str, options: Options = Options()) -> list[Su
                 to_run.append(item)
         bar.update(len(collected) - len(to_run))  # invalid and unchanged submissions need no run
 
-        bar.set_description_str(f"{lesson_name}: execute")
+        bar.stage("execute")
         by_student = {p.student: p for p in to_run}
         seeds = draw_seeds(lesson_name)
         probes = tuple((grade_id, probe_source(lesson_name, grade_id, seed)) for grade_id, seed in seeds.items())
@@ -215,11 +205,12 @@ def grade(root: Path, lesson_name: str, options: Options = Options()) -> list[Su
 
         def finished(run: Executed) -> None:
             _cache_run(root, lesson_name, by_student[run.student], run)
+            bar.finished(run.student)
             bar.update()
 
-        runs.update(execute(jobs, _executor(options), seeds, on_done=finished) if jobs else {})
+        runs.update(execute(jobs, _executor(options), seeds, on_done=finished, on_start=bar.started) if jobs else {})
 
-        bar.set_description_str(f"{lesson_name}: score")
+        bar.stage("score")
         bar.update(len(collected) - len(runs))
         repairs = {p.student: p.repairs for p in runnable}
         fingerprints = {p.student: p.fingerprint for p in runnable}
