@@ -138,8 +138,8 @@ def test_no_course_file_is_lost_or_changed_and_nothing_escaped(graded_class):
 @needs_sandbox
 def test_originals_are_kept_beside_the_repaired_notebook(graded_class):
     root, *_ = graded_class
-    original = root / "submitted" / "renamed" / LESSON / ".original" / "my homework (1).ipynb"
-    assert original.is_file()
+    originals = list((root / "submitted" / "renamed" / LESSON / ".attempts").glob("*/my homework (1).ipynb"))
+    assert len(originals) == 1, "the hand-in is kept, read-only, as the student's attempt"
     assert (root / "submitted" / "renamed" / LESSON / f"{LESSON}.ipynb").is_file()
 
 
