@@ -23,7 +23,7 @@ from nbgrader.preprocessors import (
 )
 
 from course_tools.grade.feedback import configure_feedback
-from course_tools.grade.lateness import CoursePenalty
+from course_tools.grade.lateness import CoursePenalty, SubmissionTime
 from course_tools.nbgrader_hooks import NoPartialCredit, StderrIsNotAnError, unguessable_skip_tag
 from course_tools.release import StudentRelease
 
@@ -76,6 +76,8 @@ c.Autograde.autograde_preprocessors = [
 # Feedback teaches without leaking (course_tools.grade.feedback): a table of exercises first, no hidden
 # tests, no tracebacks into the course's modules, student output sanitised. autograded/ keeps everything.
 configure_feedback(c)
+# ... and says when the submission was handed in and how late (course_tools.grade.lateness).
+c.GenerateFeedback.preprocessors = [*c.GenerateFeedback.preprocessors, SubmissionTime]
 
 # A deleted test cell comes back from the source, so deleting it cannot dodge a failing test.
 c.OverwriteCells.add_missing_cells = True

@@ -166,6 +166,8 @@ def test_late_and_extended_work_through_nbgrader(term):
         assert gradebook.find_submission(LESSON, "mia").late_submission_penalty == pytest.approx(1.8)
     report = json.loads((root / ".course-grade" / LESSON / "results.json").read_text())
     assert {r["student"]: r["late_by"] for r in report}["mia"] == 4.0
+    page = (root / "feedback" / "mia" / LESSON / f"{LESSON}.html").read_text()
+    assert "Handed in 2026-11-20 21:00 UTC" in page and "4.0 h late" in page and "-1.8" in page
 
 
 @pytest.mark.pipeline

@@ -23,7 +23,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from nbconvert.exporters.exporter import ResourcesDict
+from nbformat import NotebookNode
+from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.plugins import LateSubmissionPlugin
+from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Dict, Enum, Float
 from traitlets.config import Configurable
 
@@ -66,3 +70,20 @@ class CoursePenalty(LateSubmissionPlugin):
     def late_submission_penalty(self, student_id: str, score: float, total_seconds_late: float) -> float | None:
         penalty = LatePolicy(parent=self).penalty(score, total_seconds_late)
         return penalty or None
+
+
+class SubmissionTime(NbGraderPreprocessor):
+    """Feedback step: when the submission was handed in and how late, from the gradebook, for the feedback page."""
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+        info = resources["nbgrader"]
+        with Gradebook(info["db_url"]) as gradebook:
+            try:
+                submission = gradebook.find_submission(info["assignment"], info["student"])
+            except MissingEntry:
+                return nb, resources
+            stamp = submission.timestamp
+            resources["course_time"] = {
+                "submitted_at": f"{stamp:%Y-%m-%d %H:%M} UTC" if stamp is not None else "",
+                "late_by": round(float(submission.total_seconds_late or 0) / 3600, 2)}
+        return nb, resources
