@@ -6,12 +6,18 @@ the gradebook and the class report stay in the grading process, exactly as with 
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 
 import nbformat
 import pytest
+from nbgrader.api import Gradebook
 
 from course_tools.cli import main
+from course_tools.grade.gradebook import db_url
+from course_tools.grade.report import GRADES_FILE, summary
+from course_tools.report import write_report
 from course_tools.grade.kernel import RunSettings
 from course_tools.grade.pipeline import Options, grade
 from course_tools.grade.results import Status
@@ -96,12 +102,6 @@ def _timeout_class(root) -> None:
 
 
 def _graded_with_a_timeout(root, options):
-    import csv
-    import json
-
-    from course_tools.grade.report import GRADES_FILE, summary
-    from course_tools.report import write_report
-
     _timeout_class(root)
     results = {r.student: r for r in grade(root, TIMEOUT_LESSON, options)}
     with open(root / GRADES_FILE, newline="") as handle:
@@ -110,6 +110,9 @@ def _graded_with_a_timeout(root, options):
     write_report(root, TIMEOUT_LESSON)
     json_mean = json.loads((root / "reports" / f"{TIMEOUT_LESSON}.json").read_text())["scores"]["mean"]
     printed = summary(list(results.values()), TIMEOUT_LESSON, root)
+    with Gradebook(db_url(root)) as gradebook:  # formgrader's average of the lesson
+        formgrader_mean = round(gradebook.average_assignment_score(TIMEOUT_LESSON), 4)
+    assert formgrader_mean == csv_mean
     page = (root / "feedback" / "loops" / TIMEOUT_LESSON / f"{TIMEOUT_LESSON}.html").read_text()
     return results, (csv_mean, json_mean, printed), page
 

@@ -124,11 +124,15 @@ def _new_attempts(collected: list[Collected], earlier: dict[str, SubmissionResul
                                                                      and earlier[c.student].attempt != c.attempt))]
 
 
-def _announce(lesson: str, fresh: list[Collected]) -> None:
-    if fresh:
+def _announce(lesson: str, fresh: list[Collected], earlier: dict[str, SubmissionResult]) -> None:
+    """Say who handed in a new attempt since the last run (first hand-ins are only counted)."""
+    again = [c for c in fresh if c.student in earlier]
+    if again:
         names = ", ".join(f"{c.student} ({c.submitted_at:%Y-%m-%d %H:%M} UTC)" if c.submitted_at else c.student
-                          for c in fresh)
+                          for c in again)
         print(f"{lesson}: new attempt from {names}", file=sys.stderr)
+    if len(fresh) > len(again):
+        print(f"{lesson}: {len(fresh) - len(again)} first hand-in(s)", file=sys.stderr)
 
 
 def _finish(root: Path, lesson: str, results: dict[str, SubmissionResult], collected: dict[str, Collected],
@@ -171,7 +175,7 @@ def grade(root: Path, lesson_name: str, options: Options = Options()) -> list[Su
 
     kept = {r.student: r for r in load_results(root, lesson_name)}
     fresh = _new_attempts(collected, kept)
-    _announce(lesson_name, fresh)
+    _announce(lesson_name, fresh, kept)
     with Progress(lesson_name, len(collected) * len(STAGES)) as bar:
         prepared = []
         with RepairWorker(options.settings.limits) as repairer:
