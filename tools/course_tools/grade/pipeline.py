@@ -167,11 +167,11 @@ def grade(root: Path, lesson_name: str, options: Options = Options()) -> list[Su
         collected = collect(root, lesson_name, options.archive, students=only)
         with tempfile.TemporaryDirectory(prefix="course-grade-release-") as scratch:
             register_lesson(root, lesson_name, Path(scratch))
-            stale = stale_release(root, lesson_name, Path(scratch) / lesson_name / f"{lesson_name}.ipynb")
+            outdated = stale_release(root, lesson_name, Path(scratch) / lesson_name / f"{lesson_name}.ipynb")
     except (InvalidLesson, CollectError, ScoringError) as error:
         raise GradingError(str(error)) from None
-    if stale:
-        raise GradingError(f"{stale}. Run `make notebooks` and commit notebooks/ (course grade never rewrites them).")
+    if outdated:
+        raise GradingError(f"{outdated}. Run `make notebooks` and commit notebooks/ (course grade never rewrites them).")
 
     kept = {r.student: r for r in load_results(root, lesson_name)}
     fresh = _new_attempts(collected, kept)
