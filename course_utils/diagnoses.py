@@ -47,6 +47,7 @@ FAMILIES = (
     "not-allowed",   # hard-coded results or the very library function the exercise asks to write
     "interface",     # wrong return types, arguments ignored, crashes
     "earlier-exercise",  # this check fails because an earlier exercise still does
+    "not-attempted",     # the answer cell still holds the starting code: no mistake to teach about
 )
 
 # Where each lesson's catalogue lives (a module with a CATALOGUE tuple of Diagnosis).
@@ -84,6 +85,9 @@ class Diagnosis:
             raise ValueError(f"{self.code}: unknown family {self.family!r}; use one of {', '.join(FAMILIES)}")
         if not self.what or not self.hint:
             raise ValueError(f"{self.code}: a diagnosis needs both what went wrong and the fix")
+
+
+NOT_ATTEMPTED_CODE = "not-attempted"
 
 
 @dataclass(frozen=True)
@@ -140,10 +144,18 @@ def by_code(diagnoses: Iterable[Diagnosis]) -> dict[str, Diagnosis]:
     return index
 
 
+# Diagnoses of no one lesson: the grader names them for any exercise (course_tools.grade.score).
+COURSE_WIDE: tuple[Diagnosis, ...] = (
+    Diagnosis(NOT_ATTEMPTED_CODE, "the exercise was not attempted: its answer cell still holds the starting code",
+              "write your answer where it says # YOUR CODE HERE, run it, then run the check below it",
+              "not-attempted"),
+)
+
+
 @cache
 def catalogue() -> Mapping[str, Diagnosis]:
-    """Every diagnosis of every lesson whose catalogue module exists, by code."""
-    found: list[Diagnosis] = []
+    """Every diagnosis of every lesson whose catalogue module exists, and the course-wide ones, by code."""
+    found: list[Diagnosis] = list(COURSE_WIDE)
     for module_name in CATALOGUE_MODULES.values():
         try:
             module = importlib.import_module(module_name)

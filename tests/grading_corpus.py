@@ -31,6 +31,9 @@ class Case:
 
 
 TAMPERED_OR_OK = "tampered-or-ok"  # when the forgery does not even fool the kernel, there is nothing to detect
+# Filling memory 256 MiB at a time ends in a MemoryError within the cell's time limit on a quiet machine, and
+# may outlast it on a loaded one: either way the earlier exercises keep their points.
+OK_OR_TIMED_OUT = "ok-or-timed-out"
 
 
 class RawNotebook(str):
@@ -469,7 +472,7 @@ for path in [pathlib.Path("{secret_folder}") / "secret.txt", *pathlib.Path("/hom
         Case("sys-exit", answered_with(lambda nb: prepend(nb, "ex3-batch-sizes", "import sys\nsys.exit(1)")), 6.0),
         Case("os-exit", answered_with(lambda nb: prepend(nb, "ex3-batch-sizes", "import os\nos._exit(1)")), 6.0, "kernel-died"),
         Case("ignores-sigint", answered_with(lambda nb: prepend(nb, "ex3-batch-sizes", IGNORE_SIGINT)), 6.0, "timed-out"),
-        Case("memory-bomb", answered_with(lambda nb: prepend(nb, "ex3-batch-sizes", MEMORY_BOMB)), 6.0),
+        Case("memory-bomb", answered_with(lambda nb: prepend(nb, "ex3-batch-sizes", MEMORY_BOMB)), 6.0, OK_OR_TIMED_OUT),
         Case("reads-solutions", answered_with(lambda nb: _replace(nb, "ex3-batch-sizes", read_secrets)), 6.0,
              "tampered"),  # exec of a built string: the grader's source scan names it (issue 18, item 4)
         Case("writes-gradebook", answered_with(lambda nb: after_answers(nb, write_gradebook)), FULL),

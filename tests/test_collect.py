@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from course_tools.grade.attempts import ATTEMPTS, attempts
 from course_tools.grade.collect import (
-    ORIGINALS, REFUSALS_FILE, Collected, CollectError, ZipLimits, collect, pick_original, unpack_zip,
+    ORIGINALS, REFUSALS_FILE, Collected, CollectError, ZipLimits, collect, pick_notebook, unpack_zip,
     valid_student_id,
 )
 
@@ -45,8 +46,8 @@ def test_plain_submissions_are_collected_in_order(tmp_path):
     (tmp_path / "submitted" / "carol").mkdir()  # no folder for this lesson: not a submission of it
     items = collect(tmp_path, LESSON)
     assert [i.student for i in items] == ["alice", "bob"]
-    assert all(i.problem == "" and i.notebook.parent.name == ORIGINALS for i in items)
-    assert items[0].notebook == tmp_path / "submitted" / "alice" / LESSON / ORIGINALS / f"{LESSON}.ipynb"
+    assert all(i.problem == "" and i.notebook.parent.parent.name == ATTEMPTS and i.new_attempt for i in items)
+    assert items[0].notebook == tmp_path / "submitted" / "alice" / LESSON / ATTEMPTS / items[0].attempt / f"{LESSON}.ipynb"
 
 
 @pytest.mark.parametrize("student", ["alice", "a.b-c_d", "S123", "x" * 64])
@@ -83,7 +84,10 @@ def test_zip_names_folders_and_junk(tmp_path):
     assert unpack_zip(tmp_path, LESSON, archive).students == [], "the same upload twice changes nothing"
     items = collect(tmp_path, LESSON)
     assert [(i.student, i.problem) for i in items] == [("alice", ""), ("bob", "")]
-    assert unpack_zip(tmp_path, LESSON, archive).students == [], "nor after the originals were moved aside"
+    unpack_zip(tmp_path, LESSON, archive)
+    again = collect(tmp_path, LESSON)
+    assert not any(i.new_attempt for i in again), "nor is it a new attempt after the originals were kept"
+    assert [len(attempts(tmp_path / "submitted" / s / LESSON)) for s in ("alice", "bob")] == [1, 1]
     assert files_outside_submitted(tmp_path) == []
 
 
@@ -240,9 +244,9 @@ def test_a_new_upload_keeps_the_earlier_original(tmp_path):
     [first] = collect(tmp_path, LESSON, tmp_path / "one.zip")
     make_zip(tmp_path / "two.zip", {"alice_x.ipynb": NOTEBOOK + b"\n"})
     [second] = collect(tmp_path, LESSON, tmp_path / "two.zip")
-    assert second.problem == "" and second.notebook.read_bytes() == NOTEBOOK + b"\n"
-    earlier = tmp_path / "submitted" / "alice" / LESSON / ".earlier-1" / ORIGINALS / "alice_x.ipynb"
-    assert earlier.read_bytes() == NOTEBOOK
+    assert second.problem == "" and second.notebook.read_bytes() == NOTEBOOK + b"\n" and second.new_attempt
+    assert first.notebook.read_bytes() == NOTEBOOK, "the earlier attempt is kept as it was"
+    assert [a.name for a in attempts(tmp_path / "submitted" / "alice" / LESSON)] == [first.attempt, second.attempt]
 
 
 def test_an_oversized_notebook_in_submitted_is_invalid(tmp_path, monkeypatch):
@@ -250,7 +254,7 @@ def test_an_oversized_notebook_in_submitted_is_invalid(tmp_path, monkeypatch):
     folder = tmp_path / "submitted" / "alice" / LESSON
     folder.mkdir(parents=True)
     (folder / "x.ipynb").write_bytes(NOTEBOOK)
-    assert "MiB" in pick_original(folder, LESSON)[1]
+    assert "MiB" in pick_notebook(folder, LESSON)[1]
 
 
 def test_undecodable_and_control_names_are_made_safe(tmp_path):

@@ -6,12 +6,18 @@ the gradebook and the class report stay in the grading process, exactly as with 
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 
 import nbformat
 import pytest
+from nbgrader.api import Gradebook
 
 from course_tools.cli import main
+from course_tools.grade.gradebook import db_url
+from course_tools.grade.report import GRADES_FILE, summary
+from course_tools.report import write_report
 from course_tools.grade.kernel import RunSettings
 from course_tools.grade.pipeline import Options, grade
 from course_tools.grade.results import Status
@@ -70,3 +76,66 @@ def test_a_class_graded_on_a_dask_cluster_gets_the_same_grades(tmp_path, cluster
     assert main(["report", LESSON]) == 0
     assert (root / "reports" / f"{LESSON}.html").is_file() and (root / "reports" / f"{LESSON}.json").is_file()
     capsys.readouterr()
+
+
+# --- one story for a timeout, wherever it runs ------------------------------------------------
+
+TIMEOUT_LESSON = "01_dataloader_batching"
+# Hangs only inside the hidden tests of exercise 3 (their loop leaves `hidden_seed` >= 31 in the notebook's
+# globals), so the timeout's traceback runs through hidden-test lines that feedback must never show.
+HANGS_IN_HIDDEN_TESTS = "    while globals().get('hidden_seed', 0) >= 31:\n        pass\n"
+
+
+def _timeout_class(root) -> None:
+    release = read_notebook(root / "notebooks" / TIMEOUT_LESSON / f"{TIMEOUT_LESSON}.ipynb")
+    source = read_notebook(root / "solutions" / TIMEOUT_LESSON / f"{TIMEOUT_LESSON}.ipynb")
+    full = fill_answers(release, source)
+    loops = nbformat.from_dict(full)
+    cell = next(c for c in loops.cells if c.get("id") == "ex3-batch-sizes")
+    docstring = '    """The size of every batch in one epoch over `n_samples` samples."""\n'
+    assert docstring in cell.source
+    cell.source = cell.source.replace(docstring, docstring + HANGS_IN_HIDDEN_TESTS)
+    for student, notebook in (("full", full), ("loops", loops)):
+        folder = root / "submitted" / student / TIMEOUT_LESSON
+        folder.mkdir(parents=True)
+        nbformat.write(notebook, str(folder / f"{TIMEOUT_LESSON}.ipynb"))
+
+
+def _graded_with_a_timeout(root, options):
+    _timeout_class(root)
+    results = {r.student: r for r in grade(root, TIMEOUT_LESSON, options)}
+    with open(root / GRADES_FILE, newline="") as handle:
+        rows = [row for row in csv.DictReader(handle) if row["status"] != "invalid"]
+    csv_mean = round(sum(float(row["score"]) for row in rows) / len(rows), 4)
+    write_report(root, TIMEOUT_LESSON)
+    json_mean = json.loads((root / "reports" / f"{TIMEOUT_LESSON}.json").read_text())["scores"]["mean"]
+    printed = summary(list(results.values()), TIMEOUT_LESSON, root)
+    with Gradebook(db_url(root)) as gradebook:  # formgrader's average of the lesson
+        formgrader_mean = round(gradebook.average_assignment_score(TIMEOUT_LESSON), 4)
+    assert formgrader_mean == csv_mean
+    page = (root / "feedback" / "loops" / TIMEOUT_LESSON / f"{TIMEOUT_LESSON}.html").read_text()
+    return results, (csv_mean, json_mean, printed), page
+
+
+def test_a_timeout_is_the_same_story_locally_and_on_a_cluster(tmp_path, cluster):
+    settings = RunSettings(cell_timeout=20, notebook_timeout=300)
+    unsandboxed = sandbox_problem() is not None and os.environ.get("CI") != "true"
+    local_root = copy_course(tmp_path / "local", [TIMEOUT_LESSON])
+    dask_root = copy_course(tmp_path / "dask", [TIMEOUT_LESSON])
+    local, local_means, local_page = _graded_with_a_timeout(
+        local_root, Options(jobs=2, settings=settings, allow_unsandboxed=unsandboxed))
+    remote, remote_means, remote_page = _graded_with_a_timeout(
+        dask_root, Options(cluster=cluster.scheduler_address, settings=settings, allow_unsandboxed=unsandboxed))
+
+    for results in (local, remote):
+        loops = results["loops"]
+        assert (loops.status, loops.score, loops.max_score) == (Status.TIMED_OUT, 6.0, 9.0), loops.reason
+        assert "ran past 20 s" in loops.reason and "kernel died" not in loops.reason
+        assert [e.points for e in loops.exercises] == [3.0, 3.0, 0.0], "the cells before the timeout keep their points"
+        assert results["full"].score == 9.0
+    assert local["loops"].reason == remote["loops"].reason
+    for csv_mean, json_mean, printed in (local_means, remote_means):
+        assert csv_mean == json_mean == 7.5, "one class mean: every scored submission, timed-out ones included"
+        assert "class mean: 7.5/9 over 2 scored submission(s)" in printed
+    for page in (local_page, remote_page):
+        assert "BEGIN HIDDEN TESTS" not in page and "seed=hidden_seed" not in page

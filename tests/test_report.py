@@ -49,10 +49,12 @@ def test_the_json_counts_a_class_with_known_mistakes_exactly(tmp_path):
     assert data["status_counts"] == {"ok": 20, "invalid": 1, "tampered": 0, "kernel-died": 0, "timed-out": 1,
                                      "sandbox-failed": 0, "worker-lost": 1}
     scores = data["scores"]
-    assert (scores["submissions"], scores["graded"], scores["max_score"]) == (23, 20, 10.0)
+    # graded: every status but invalid (the timed-out and lost submissions scored 0 here), as in the gradebook
+    assert (scores["submissions"], scores["graded"], scores["max_score"]) == (23, 22, 10.0)
     assert (scores["median"], scores["full_marks"]) == (6.0, 4)
+    assert scores["mean"] == round((3 + 6 * 9 + 7 * 5 + 10 * 4) / 22, 4)
     assert {(b["low"], b["high"]): b["students"] for b in scores["histogram"] if b["students"]} == {
-        (0.0, 1.0): 1, (3.0, 4.0): 1, (6.0, 7.0): 9, (7.0, 8.0): 5, (10.0, 10.0): 4}
+        (0.0, 1.0): 3, (3.0, 4.0): 1, (6.0, 7.0): 9, (7.0, 8.0): 5, (10.0, 10.0): 4}
 
     ex1, ex2, ex3 = data["exercises"]
     # 7 of 20 students missed zero_grad; s03's message also names graph-kept, which is not charged.
@@ -77,15 +79,15 @@ def test_the_json_counts_a_class_with_known_mistakes_exactly(tmp_path):
             diagnosis.hint, diagnosis.section, diagnosis.what)
 
     assert [(s["student"], s["score"]) for s in data["lowest"]] == [
-        ("s01", 0.0), ("s02", 3.0), ("s03", 6.0), ("s04", 6.0), ("s05", 6.0)]
-    assert data["also_at_cutoff"] == 6  # s06-s11 scored 6 as well
+        ("s01", 0.0), ("s21", 0.0), ("s23", 0.0), ("s02", 3.0), ("s03", 6.0)]
+    assert data["also_at_cutoff"] == 8  # s04-s11 scored 6 as well
     assert [loss["code"] for loss in data["lowest"][0]["losses"]] == ["accumulated-gradients", "eval-mode",
                                                                       "no-convergence"]
     assert [(s["student"], s["status"], s["reason"], s["repairs"]) for s in data["not_graded"]] == [
         ("s21", "timed-out", "the notebook ran longer than 120 s", ["restored the deleted grade cell ex2-tests"]),
         ("s22", "invalid", "not a notebook: the file is not valid JSON", []),
         ("s23", "worker-lost", "the cluster worker died twice", [])]
-    assert [s["student"] for s in data["repaired"]] == ["s12"]
+    assert [s["student"] for s in data["repaired"]] == ["s12", "s21"]  # s21 timed out, but it is scored
     assert data["unknown_codes"] == [] and data["across_lessons"] is None
 
     page = html_path.read_text()
@@ -123,7 +125,7 @@ def test_across_lessons_one_line_per_student_and_each_family_trend(tmp_path):
     assert [(c["status"], c["fraction"]) for c in rows["s01"]["lessons"]] == [("ok", 0.0), ("ok", 0.5)]
     assert rows["s01"]["mean_fraction"] == 0.25
     assert [(c["status"], c["fraction"]) for c in rows["s30"]["lessons"]] == [("missing", None), ("ok", 1.0)]
-    assert [(c["status"], c["fraction"]) for c in rows["s21"]["lessons"]] == [("timed-out", None), ("missing", None)]
+    assert [(c["status"], c["fraction"]) for c in rows["s21"]["lessons"]] == [("timed-out", 0.0), ("missing", None)]
 
     trends = {t["family"]: [(p["students"], p["share"]) for p in t["points"]] for t in course["families"]}
     assert list(trends) == ["modes", "device", "gradients", "metrics", "distributed", "unexplained"]

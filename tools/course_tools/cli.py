@@ -26,7 +26,7 @@ def _release(args: argparse.Namespace) -> int:
 def _grade(args: argparse.Namespace) -> int:
     root = Path.cwd().resolve()
     options = Options(jobs=args.jobs, cluster=args.cluster, force=args.force, archive=args.zip,
-                      allow_unsandboxed=args.no_sandbox)
+                      allow_unsandboxed=args.no_sandbox, students=tuple(args.student))
     results = grade(root, args.lesson, options)
     print(summary(results, args.lesson, root))
     if results:
@@ -124,16 +124,22 @@ def build_parser() -> argparse.ArgumentParser:
     release_cmd.add_argument("lessons", nargs="*", help="lesson folders such as 01_dataloader_batching (default: all)")
     release_cmd.set_defaults(run=_release)
     grade_cmd = commands.add_parser(
-        "grade", help="grade every submission of a lesson: sandboxed, repaired, in parallel, into grades.csv",
-        description="Grade submitted/<student>/<lesson>/*.ipynb (or a zip of downloaded notebooks named "
-                    "<student>_<anything>.ipynb or <student>/<anything>.ipynb) in sandboxed kernels, score them "
-                    "with nbgrader and write grades.csv and feedback/.")
+        "grade", help="grade every submission of a lesson: sandboxed, repaired, in parallel, into course-grades.csv",
+        description="Grade the newest attempt of every student in submitted/<student>/<lesson>/ (or in a zip of "
+                    "downloaded notebooks) in sandboxed kernels and score it with nbgrader. Writes: "
+                    "course-grades.csv (every graded lesson), the gradebook (gradebook.db), feedback/<student>/<lesson>/, "
+                    "autograded/<student>/<lesson>/, reports/<lesson>.html and .json (the class report), and "
+                    ".course-grade/<lesson>/ (results and the sandboxed runs). Every hand-in is kept read-only under "
+                    "submitted/<student>/<lesson>/.attempts/. nbgrader's own `nbgrader export` writes grades.csv, "
+                    "which course grade never touches.")
     grade_cmd.add_argument("lesson", help="the lesson folder, e.g. 01_dataloader_batching")
     grade_cmd.add_argument("--zip", type=Path, metavar="FILE", help="unpack this zip of notebooks into submitted/ first")
     grade_cmd.add_argument("--jobs", type=int, default=1, metavar="N", help="grade N submissions at a time (default 1)")
     grade_cmd.add_argument("--cluster", metavar="ADDRESS",
                            help="run each submission as a task on this Dask scheduler (e.g. tcp://10.0.0.5:8786) "
                                 "instead of local processes")
+    grade_cmd.add_argument("--student", action="append", default=[], metavar="ID",
+                           help="grade only this student (repeatable); --force then re-runs only them")
     grade_cmd.add_argument("--force", action="store_true", help="grade again even submissions that did not change")
     grade_cmd.add_argument("--no-sandbox", action="store_true",
                            help="grade even where no sandbox can be made (student code runs with your rights)")

@@ -1,8 +1,10 @@
 """Where ``course grade`` runs its jobs: local worker processes, or a Dask distributed cluster.
 
-Both give one interface, :class:`Executor`: ``map_unordered(function, items)`` yields
+Both give one interface, :class:`Executor`: ``map_unordered(function, items, on_start)`` yields
 ``(item, result)`` as each finishes, and ``(item, exception)`` for an item that failed or whose
-worker died. Nothing is lost and nothing hangs:
+worker died; ``on_start(item)`` is called when an item is handed to a worker (local) or to the
+cluster's scheduler (Dask), so a progress display can show what is running. Nothing is lost and
+nothing hangs:
 
 - :class:`LocalExecutor`: ``jobs`` spawned processes (no fork: workers start clean). A worker
   that dies breaks Python's process pool and every item in flight with it, so those items run
@@ -44,8 +46,8 @@ class WorkerLost(RuntimeError):
 class Executor(Protocol):
     """Runs ``function(item)`` for every item somewhere; yields each item with its result or exception."""
 
-    def map_unordered(self, function: Callable[[Any], Any], items: Iterable[Any]
-                      ) -> Iterator[tuple[Any, Any | BaseException]]: ...
+    def map_unordered(self, function: Callable[[Any], Any], items: Iterable[Any],
+                      on_start: Callable[[Any], None] | None = None) -> Iterator[tuple[Any, Any | BaseException]]: ...
 
     def close(self) -> None: ...
 
@@ -117,9 +119,10 @@ class LocalExecutor:
         return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_start_worker)
 
-    def map_unordered(self, function: Callable[[Item], Any], items: Iterable[Item]
-                      ) -> Iterator[tuple[Item, Any | BaseException]]:
+    def map_unordered(self, function: Callable[[Item], Any], items: Iterable[Item],
+                      on_start: Callable[[Item], None] | None = None) -> Iterator[tuple[Item, Any | BaseException]]:
         items = list(items)
+        started = on_start or (lambda item: None)
         pending = deque(range(len(items)))
         suspects: list[int] = []
         pool = self._pool(self.jobs)
@@ -130,6 +133,7 @@ class LocalExecutor:
                 while pending and len(running) < self.jobs:
                     index = pending.popleft()
                     running[pool.submit(function, items[index])] = index
+                    started(items[index])
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 broken = False
                 for future in done:
@@ -149,20 +153,21 @@ class LocalExecutor:
                         else:
                             yield items[index], error if error is not None else future.result()
                     pool.shutdown(wait=True, cancel_futures=True)
-                    yield from self._isolated(function, items, suspects)
+                    yield from self._isolated(function, items, suspects, started)
                     suspects = []
                     pool = self._pool(self.jobs)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _isolated(self, function: Callable[[Item], Any], items: list[Item], indexes: list[int]
-                  ) -> Iterator[tuple[Item, Any | BaseException]]:
+    def _isolated(self, function: Callable[[Item], Any], items: list[Item], indexes: list[int],
+                  started: Callable[[Item], None]) -> Iterator[tuple[Item, Any | BaseException]]:
         """Run each suspect alone in a fresh process, so a worker's death is pinned on the right item."""
         pool = None
         try:
             for index in indexes:
                 pool = pool or self._pool(1)
                 future = pool.submit(function, items[index])
+                started(items[index])
                 error = future.exception()
                 if isinstance(error, BrokenProcessPool):
                     pool.shutdown(wait=True)
@@ -196,14 +201,17 @@ class DaskExecutor:
         self.timeout = timeout  # seconds for a whole map; None: wait as long as the cluster works
         self.client = Client(address, set_as_default=False, timeout=connect_timeout)
 
-    def map_unordered(self, function: Callable[[Item], Any], items: Iterable[Item]
-                      ) -> Iterator[tuple[Item, Any | BaseException]]:
+    def map_unordered(self, function: Callable[[Item], Any], items: Iterable[Item],
+                      on_start: Callable[[Item], None] | None = None) -> Iterator[tuple[Item, Any | BaseException]]:
         from distributed import as_completed
 
         from distributed import KilledWorker
 
         items = list(items)
+        started = on_start or (lambda item: None)
         futures = {self._submit(function, item, index): index for index, item in enumerate(items)}
+        for item in items:
+            started(item)
         finished: set[int] = set()
         suspects: list[int] = []  # on a worker that died: the killer, or an innocent bystander queued there
         try:
@@ -219,6 +227,7 @@ class DaskExecutor:
             for index in suspects:  # each alone now: only the one that kills its worker again is reported
                 retry = self._submit(function, items[index], index)
                 futures[retry] = index
+                started(items[index])
                 try:
                     yield items[index], retry.result(timeout=self.timeout)
                 except BaseException as error:  # noqa: BLE001 - reported with its item, as above

@@ -8,7 +8,8 @@ places, the zip route writes nbgrader's ``timestamp.txt`` (the platform's attemp
 name has one, else the zip member's date, read as UTC) and, when the name carries a late marker,
 an empty ``.lms-late``. A refused upload is remembered (``.course-grade/<lesson>/zip-refusals.json``)
 and keeps its ``invalid`` row on every later run until that student's next accepted upload.
-Each submission's original is kept under ``.original/`` before anything else touches it.
+Every hand-in is kept, read-only and with its time, as an attempt under ``.attempts/<UTC time>/``
+(:mod:`course_tools.grade.attempts`), and the newest attempt is graded.
 
 The zip is hostile input. A member is refused (and, when it names a student, that student's row
 says why) when its name is absolute or has ``..``, control characters or a component over 255
@@ -21,12 +22,12 @@ Student ids must match :data:`STUDENT_ID` (letters, digits, ``.``, ``_``, ``-``;
 id can never name two students on nbgrader's command line, and no leading ``= + - @``). A folder
 with another name is reported as ``invalid``, never graded.
 
-Which notebook is graded when a student has several (in ``.original/``):
+Which notebook is graded when the newest attempt holds several:
 
 - Jupyter checkpoints (``*-checkpoint.ipynb``, ``.ipynb_checkpoints/``) and hidden files are ignored;
 - files with byte-identical content count once, and an untouched copy of the release is ignored;
 - one notebook left: that one; several that differ: a conflict, reported, none chosen. The
-  instructor keeps the right one (and deletes the others) under ``.original/`` and grades again.
+  instructor copies the right one into ``submitted/<student>/<lesson>/`` (a new attempt) and grades again.
 """
 
 from __future__ import annotations
@@ -44,10 +45,11 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
 from course_tools import lms
+from course_tools.grade.attempts import ATTEMPTS, attempts, mark_graded, take_new_attempt
 from course_tools.roster import STUDENT_ID, Roster, RosterError
 from course_tools.roster import load as load_roster
 
-ORIGINALS = ".original"
+ORIGINALS = ".original"  # earlier versions kept the graded original here; see course_tools.grade.attempts
 TIMESTAMP_FILE = "timestamp.txt"   # nbgrader's own: the submission time, read by its late-penalty step
 LATE_MARKER = ".lms-late"          # empty; the learning platform marked the upload late
 REFUSALS_FILE = "zip-refusals.json"
@@ -85,6 +87,10 @@ class Collected:
     student: str
     notebook: Path | None
     problem: str = ""
+    attempt: str = ""                   # the graded attempt's folder under .attempts/ ("" when none)
+    submitted_at: datetime | None = None  # when that attempt was handed in (UTC)
+    late_marker: bool = False           # the LMS named that upload late
+    new_attempt: bool = False           # it arrived since the last run
 
 
 @dataclass
@@ -397,37 +403,13 @@ def _is_candidate(path: Path) -> bool:
             and not path.name.endswith("-checkpoint.ipynb"))
 
 
-def _safe_file_name(name: str) -> str:
-    """``name`` with undecodable bytes and control characters replaced, so it can be shown and written anywhere."""
-    return "".join("_" if 0xD800 <= ord(c) <= 0xDFFF or ord(c) < 32 or ord(c) == 127 else c for c in name)
-
-
-def _free(path: Path) -> Path:
-    number = 2
-    candidate = path
-    while candidate.exists():
-        candidate = path.with_name(f"{path.stem} ({number}){path.suffix}")
-        number += 1
-    return candidate
-
-
-def pick_original(folder: Path, lesson: str, release: Path | None = None) -> tuple[Path | None, str]:
-    """Move the submitted notebook(s) aside once; return the one to grade, or None and the problem.
+def pick_notebook(attempt: Path, lesson: str, release: Path | None = None) -> tuple[Path | None, str]:
+    """The notebook to grade among those of one attempt folder, or None and the problem.
 
     See the module docstring for the rules; ``release`` (the committed student notebook) lets an
-    untouched copy of it be ignored.
+    untouched copy of it be ignored. Nothing is moved or changed.
     """
-    originals = folder / ORIGINALS
-    if originals.is_symlink():
-        return None, f"{ORIGINALS} is a symbolic link"
-    if not originals.exists() or not any(originals.glob("*.ipynb")):  # (empty: a run stopped half-way)
-        originals.mkdir(exist_ok=True)
-        for path in sorted(folder.glob("*.ipynb")):
-            if path.is_symlink():
-                path.unlink()  # never follow a link out of the submission
-                continue
-            shutil.move(str(path), str(_free(originals / _safe_file_name(path.name))))
-    candidates = [p for p in sorted(originals.glob("*.ipynb")) if _is_candidate(p)]
+    candidates = [p for p in sorted(attempt.glob("*.ipynb")) if _is_candidate(p)]
     if not candidates:
         return None, "no notebook in the submission"
     blank = hashlib.sha256(release.read_bytes()).hexdigest() if release is not None and release.is_file() else None
@@ -444,14 +426,9 @@ def pick_original(folder: Path, lesson: str, release: Path | None = None) -> tup
         del distinct[blank]  # an untouched copy of the release beside the real work
     if len(distinct) > 1:
         names = ", ".join(f"'{_printable(p.name)}'" for p in sorted(distinct.values()))
-        return None, (f"{len(distinct)} different notebooks were submitted ({names}); keep the one to grade "
-                      f"in {ORIGINALS}/ and grade again")
+        return None, (f"{len(distinct)} different notebooks were submitted ({names}); copy the one to grade "
+                      f"into submitted/<student>/{lesson}/ (a new attempt) and grade again")
     return next(iter(distinct.values())), ""
-
-
-def original_notebook(folder: Path, lesson: str) -> Path | None:
-    """The notebook to grade in ``folder`` (None when there is none or several conflict); see :func:`pick_original`."""
-    return pick_original(folder, lesson)[0]
 
 
 def _collect_one(root: Path, lesson: str, student: str) -> Collected:
@@ -459,18 +436,27 @@ def _collect_one(root: Path, lesson: str, student: str) -> Collected:
         return Collected(_printable(student, 64), None, f"student id '{_printable(student)}' is not a safe id "
                          "(letters, digits, '.', '_', '-'; at most 64): not graded")
     folder = root / "submitted" / student / lesson
-    if (root / "submitted" / student).is_symlink() or folder.is_symlink():
+    if (root / "submitted" / student).is_symlink() or folder.is_symlink() or (folder / ATTEMPTS).is_symlink():
         return Collected(student, None, "the submission folder is a symbolic link")
+    new = take_new_attempt(folder)
+    kept = attempts(folder)
+    if not kept:
+        return Collected(student, None, "no notebook in the submission")
+    newest = kept[-1]
+    mark_graded(folder, newest)
     release = root / "notebooks" / lesson / f"{lesson}.ipynb"
-    notebook, problem = pick_original(folder, lesson, release)
-    return Collected(student, notebook, problem)
+    notebook, problem = pick_notebook(newest.folder, lesson, release)
+    return Collected(student, notebook, problem, newest.name, newest.submitted_at, newest.late_marker,
+                     new is not None and new.name == newest.name)
 
 
-def collect(root: Path, lesson: str, archive: Path | None = None) -> list[Collected]:
+def collect(root: Path, lesson: str, archive: Path | None = None,
+            students: tuple[str, ...] | None = None) -> list[Collected]:
     """Every student's submission of ``lesson`` (after unpacking ``archive`` into ``submitted/``), sorted.
 
     One entry per student folder (and per student whose zip upload was refused); a non-empty
-    ``problem`` makes that student's row ``invalid`` with it as the reason. Raises
+    ``problem`` makes that student's row ``invalid`` with it as the reason. ``students`` (when
+    given) limits collecting to those student ids; the others are left as they are. Raises
     :class:`CollectError` only when nothing can be collected (an unreadable archive).
     """
     root = Path(root)
@@ -478,11 +464,14 @@ def collect(root: Path, lesson: str, archive: Path | None = None) -> list[Collec
         unpack_zip(root, lesson, Path(archive))
     found: dict[str, Collected] = {}
     for student in find_students(root, lesson):
+        if students is not None and student not in students:
+            continue
         try:
             item = _collect_one(root, lesson, student)
         except OSError as error:
             item = Collected(_printable(student, 64), None, f"the submission cannot be read ({type(error).__name__}: {error})")
         found[item.student] = item
     for student, problem in remembered_refusals(root, lesson):  # this run's and every earlier run's
-        found[student] = Collected(student, None, problem)
+        if students is None or student in students:
+            found[student] = Collected(student, None, problem)
     return [found[s] for s in sorted(found)]

@@ -65,10 +65,12 @@ def _lost(job: Job, error: BaseException) -> Executed:
 
 
 def execute(jobs: Iterable[Job], executor: object, seeds: dict[str, int],
-            on_done: Callable[[Executed], None] = lambda e: None) -> dict[str, Executed]:
-    """Run every job on ``executor``; call ``on_done`` as each finishes; return the results by student."""
+            on_done: Callable[[Executed], None] = lambda e: None,
+            on_start: Callable[[str], None] = lambda student: None) -> dict[str, Executed]:
+    """Run every job on ``executor``; call ``on_start``/``on_done`` as each starts/finishes; return the results."""
     results: dict[str, Executed] = {}
-    for job, outcome in executor.map_unordered(run_job, list(jobs)):  # type: ignore[attr-defined]
+    for job, outcome in executor.map_unordered(run_job, list(jobs),  # type: ignore[attr-defined]
+                                               on_start=lambda job: on_start(job.student)):
         if isinstance(outcome, BaseException):
             executed = _lost(job, outcome)
         else:

@@ -89,6 +89,21 @@ def _student_frames(traceback: list[str]) -> list[str]:
     return kept + traceback[-1:]
 
 
+def _hidden_lines(test_source: str) -> set[str]:
+    """The lines of a test cell that only its hidden-test block holds (what no traceback may show)."""
+    visible = {line.strip() for line in without_hidden_tests(test_source).splitlines()}
+    return {line.strip() for line in test_source.splitlines() if line.strip() and line.strip() not in visible}
+
+
+def _without_hidden(traceback: list[str], hidden: set[str]) -> list[str]:
+    """Traceback entries that show no hidden-test line (a timeout or crash inside a hidden call shows them)."""
+    def shows_hidden(entry: str) -> bool:
+        text = _ANSI.sub("", entry)
+        return any(line in text for line in hidden)
+
+    return [entry for entry in traceback if not shows_hidden(entry)]
+
+
 class StudentFeedbackView(NbGraderPreprocessor):
     """Rewrite an autograded notebook into what the student's feedback may show (see the module docstring)."""
 
@@ -99,12 +114,14 @@ class StudentFeedbackView(NbGraderPreprocessor):
             if cell.cell_type != "code":
                 continue
             if is_test_cell(cell):
+                hidden = _hidden_lines(cell.source)
                 cell.source = without_hidden_tests(cell.source)
                 message = failure_message(cell)
                 for output in cell.outputs:
                     if output.get("output_type") == "error":
                         output["traceback"] = (message.splitlines() if output.get("ename") == "CheckFailed"
-                                               else _student_frames(list(output.get("traceback", []))))
+                                               else _without_hidden(_student_frames(list(output.get("traceback", []))),
+                                                                    hidden))
                 grading = cell.metadata.get("nbgrader", {})
                 rows.append(Row(grading.get("grade_id", ""), titles.get(grading.get("grade_id", ""), ""),
                                 float(grading.get("score", 0) or 0), float(grading.get("points", 0) or 0),

@@ -225,8 +225,15 @@ async def _execute(notebook: NotebookNode, client: _CappedClient, settings: RunS
                 client.start_cell(token)
                 await client.async_execute_cell(runnable, index)
         except DeadKernelError:
-            status, reason = "kernel-died", "the kernel died (os._exit, a crash, or memory exhausted)"
-            runnable.outputs.append(error_output("KernelDied", reason))
+            if time.monotonic() - started >= settings.cell_timeout:
+                # stopped at the time limit (an interrupt a worker could not deliver ends the kernel): a timeout
+                status, reason = "timed-out", (f"a cell ({grade_id or cell.get('id') or index}) ran past "
+                                               f"{settings.cell_timeout} s and its kernel was stopped; "
+                                               "the cells after it were not run")
+                runnable.outputs.append(error_output("CellTimeoutError", f"the cell ran past {settings.cell_timeout} s"))
+            else:
+                status, reason = "kernel-died", "the kernel died (os._exit, a crash, or memory exhausted)"
+                runnable.outputs.append(error_output("KernelDied", reason))
         cell.outputs = runnable.outputs
         notebook.cells[index] = cell  # nbclient stores the cell it ran, with the token, in the notebook
         if token is not None:
@@ -238,9 +245,14 @@ async def _execute(notebook: NotebookNode, client: _CappedClient, settings: RunS
             elif status == "ok" and not client.token_seen:
                 cell.outputs.append(error_output("CheckNotFinished", "the check cell did not run to its end"))
         if status == "ok" and time.monotonic() - started >= settings.cell_timeout:
-            cell.outputs.append(error_output("CellTimeoutError", f"the cell ran past {settings.cell_timeout} s"))
-            if not await _kernel_answers(client):
-                status, reason = "timed-out", f"a cell ran past {settings.cell_timeout} s and ignored interrupts"
+            # One story on every executor: the submission is timed-out, the cells before keep their points,
+            # and nothing after runs (a kernel that was interrupted may be in any state).
+            if not any(o.get("ename") == "CellTimeoutError" for o in cell.outputs):
+                cell.outputs.append(error_output("CellTimeoutError", f"the cell ran past {settings.cell_timeout} s"))
+            ignored = not await _kernel_answers(client)
+            status, reason = "timed-out", (f"a cell ({grade_id or cell.get('id') or index}) ran past "
+                                           f"{settings.cell_timeout} s" + (" and ignored interrupts" if ignored else "")
+                                           + "; the cells after it were not run")
         if status == "ok" and grade_id in probes:
             printed[grade_id] = await _run_probe(client, probes[grade_id])
     if status == "ok" and tampering:

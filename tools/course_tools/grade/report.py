@@ -14,16 +14,26 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from course_tools.grade.feedback import diagnosis_line
-from course_tools.grade.results import Status, SubmissionResult, graded_lessons, load_results, save_results
+from course_tools.grade.results import (
+    Status, SubmissionResult, class_mean, graded_lessons, load_results, save_results, scored,
+)
 from course_tools.grade.sanitize import safe_csv_cell, safe_terminal_text
 from course_utils.diagnoses import catalogue
 
 GRADES_FILE = "course-grades.csv"
-GRADES_COLUMNS = ["student_id", "assignment", "score", "max_score", "status", "reason", "repairs", "diagnoses"]
+GRADES_COLUMNS = ["student_id", "assignment", "score", "max_score", "status", "reason", "repairs", "diagnoses",
+                  "submitted_at", "late_by", "penalty"]
 
 
 def _number(value: float) -> str:
     return f"{value:g}"
+
+
+def late_text(result: SubmissionResult) -> str:
+    """How late, in hours past the due date and any extension; the LMS's word when only it knows ("" on time)."""
+    if result.late_by > 0:
+        return _number(round(result.late_by, 2))
+    return "late (LMS)" if result.late_marker else ""
 
 
 def _row(result: SubmissionResult) -> dict[str, str]:
@@ -31,7 +41,8 @@ def _row(result: SubmissionResult) -> dict[str, str]:
     return {"student_id": safe_csv_cell(result.student), "assignment": result.lesson, "score": _number(result.score),
             "max_score": _number(result.max_score), "status": result.status.value,
             "reason": safe_csv_cell(result.reason), "repairs": safe_csv_cell("; ".join(result.repairs)),
-            "diagnoses": " ".join(lost)}
+            "diagnoses": " ".join(lost), "submitted_at": result.submitted_at, "late_by": late_text(result),
+            "penalty": _number(result.penalty) if result.penalty else ""}
 
 
 def write_grades(root: Path) -> Path:
@@ -111,9 +122,19 @@ def summary(results: list[SubmissionResult], lesson: str, root: Path) -> str:
     """What ``course grade`` prints at the end: both tables, the counts and where the files are."""
     full = sum(1 for r in results if r.max_score and r.score >= r.max_score)
     problems = Counter(r.status.value for r in results if r.status is not Status.OK)
+    mean = class_mean(results)
+    maximum = max((r.max_score for r in results), default=0.0)
     lines = [student_table(results), "", exercise_table(results), "",
              f"{lesson}: {len(results)} student(s), {full} with full marks, "
-             f"{sum(1 for r in results if r.repairs)} repaired notebook(s)"]
+             f"{sum(1 for r in results if r.real_repairs)} repaired notebook(s), "
+             f"{sum(1 for r in results if r.renamed_from)} renamed",
+             f"class mean: {'-' if mean is None else _number(mean)}/{_number(maximum)} over "
+             f"{len(scored(results))} scored submission(s) (every status but invalid)"]
     lines += [f"  {count} × {status}" for status, count in sorted(problems.items())]
+    late = [r for r in results if r.late_by > 0 or r.late_marker]
+    lines += [f"  late: {safe_csv_cell(r.student)} by {late_text(r)} h, -{_number(r.penalty)} point(s)" if r.late_by > 0
+              else f"  late: {safe_csv_cell(r.student)} (the LMS says so; set the due date in the gradebook)"
+              for r in late]
+    lines += [f"  STALE OVERRIDE {safe_csv_cell(r.student)}: {note}" for r in results for note in r.stale_overrides]
     lines.append(f"grades: {Path(root) / GRADES_FILE}; feedback: {Path(root) / 'feedback'}/<student>/{lesson}/")
     return "\n".join(lines)

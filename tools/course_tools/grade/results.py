@@ -60,6 +60,23 @@ class SubmissionResult:
     repairs: tuple[str, ...] = ()
     seconds: float = 0.0
     fingerprint: str = ""  # of the submission, lesson and grading code this result was computed from
+    attempt: str = ""             # the graded attempt (its folder under submitted/<student>/<lesson>/.attempts/)
+    submitted_at: str = ""        # when it was handed in, ISO 8601 UTC, as the gradebook holds it
+    late_by: float = 0.0          # hours past the due date and any extension (0: on time, or no due date)
+    late_marker: bool = False     # the LMS named the upload late
+    penalty: float = 0.0          # points taken off ``score`` by the late policy
+    overridden: tuple[str, ...] = ()        # grade ids whose points were given in formgrader
+    stale_overrides: tuple[str, ...] = ()   # formgrader grades cleared because a new attempt came in
+
+    @property
+    def renamed_from(self) -> str:
+        """The file name the student handed in, when it was not the lesson's ("" otherwise)."""
+        return next((note[len(RENAMED):] for note in self.repairs if note.startswith(RENAMED)), "")
+
+    @property
+    def real_repairs(self) -> tuple[str, ...]:
+        """The repairs proper: a rename is recorded, but it repairs nothing."""
+        return tuple(note for note in self.repairs if not note.startswith(RENAMED))
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -70,8 +87,29 @@ class SubmissionResult:
     def from_json(cls, data: dict[str, Any]) -> SubmissionResult:
         exercises = tuple(ExerciseResult(**{**e, "diagnoses": tuple(e.get("diagnoses", ()))})
                           for e in data.get("exercises", ()))
-        return cls(**{**data, "status": Status(data["status"]), "exercises": exercises,
-                      "repairs": tuple(data.get("repairs", ()))})
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{**{k: v for k, v in data.items() if k in known}, "status": Status(data["status"]),
+                      "exercises": exercises, "repairs": tuple(data.get("repairs", ())),
+                      "overridden": tuple(data.get("overridden", ())),
+                      "stale_overrides": tuple(data.get("stale_overrides", ()))})
+
+
+RENAMED = "renamed from "  # the note course_tools.repair writes for a notebook handed in under another name
+
+
+def scored(results: list[SubmissionResult]) -> list[SubmissionResult]:
+    """The submissions that have a score: every status but ``invalid`` (nbgrader scored them all)."""
+    return [r for r in results if r.status is not Status.INVALID]
+
+
+def class_mean(results: list[SubmissionResult]) -> float | None:
+    """THE class mean, wherever it is shown: the mean ``score`` (after late penalties) of the scored submissions.
+
+    Every status but ``invalid`` counts, as in the gradebook: a timed-out or crashed notebook keeps
+    the points of the cells that finished. None when nothing was scored.
+    """
+    counted = scored(results)
+    return round(sum(r.score for r in counted) / len(counted), 4) if counted else None
 
 
 @dataclass

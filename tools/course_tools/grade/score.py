@@ -22,6 +22,8 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.converters import Autograde, GenerateAssignment, GenerateFeedback
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute
+from nbgrader.utils import is_solution
+from nbformat import NotebookNode
 from traitlets.config import Config, PyFileConfigLoader
 
 from course_tools.grade.bounded import describe_error
@@ -34,7 +36,7 @@ from course_tools.grade.prepare import LessonSpec
 from course_tools.grade.results import ExerciseResult, Status, SubmissionResult
 from course_tools.grade.source_scan import ForbiddenFinding, scan_notebook
 from course_tools.nbgrader_hooks import CachedExecution, is_test_cell
-from course_utils.diagnoses import catalogue, format_failure
+from course_utils.diagnoses import NOT_ATTEMPTED_CODE, catalogue, format_failure
 
 class ScoringError(RuntimeError):
     """nbgrader could not be set up for the lesson at all; the message says why."""
@@ -113,13 +115,35 @@ def _points(root: Path, lesson: str, student: str) -> dict[str, tuple[float, flo
         return {grade.name: (float(grade.score or 0), float(grade.max_score or 0)) for grade in notebook.grades}
 
 
+def untouched_exercises(notebook: NotebookNode, release: NotebookNode) -> set[str]:
+    """Grade ids of the test cells whose answer cells (those since the previous test cell) all still hold the stub."""
+    stubs = {c.get("id"): c.source.strip() for c in release.cells if is_solution(c)}
+    untouched, answers = set(), []
+    for cell in notebook.cells:
+        if is_solution(cell) and cell.cell_type == "code":
+            answers.append(cell)
+        elif is_test_cell(cell):
+            if answers and all(stubs.get(a.get("id")) == a.source.strip() for a in answers):
+                untouched.add(cell.metadata.nbgrader.grade_id)
+            answers = []
+    return untouched
+
+
+def _not_attempted_message() -> str:
+    what = catalogue()[NOT_ATTEMPTED_CODE]
+    return f"✗ {what.what} [{what.code}]\n    hint:     {what.hint}"
+
+
 def _exercises(run: Executed, lesson: LessonSpec, points: dict[str, tuple[float, float]]) -> tuple[ExerciseResult, ...]:
     cells = {c.metadata.nbgrader.grade_id: c for c in run.notebook.cells if is_test_cell(c)}
+    untouched = untouched_exercises(run.notebook, lesson.release)
     results = []
     for grade_id, title in lesson.titles.items():
         score, maximum = points.get(grade_id, (0.0, 0.0))
         cell = cells.get(grade_id)
         message = failure_message(cell) if cell is not None else "the test cell did not run"
+        if grade_id in untouched:  # what the check says of a stub is no mistake of the student's
+            message = _not_attempted_message()
         lost = score < maximum
         results.append(ExerciseResult(grade_id, title, score, maximum, diagnosis_codes(message) if lost else (),
                                       message if lost else ""))

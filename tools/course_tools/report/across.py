@@ -62,7 +62,7 @@ class CourseReport:
 def _score(lesson: str, result: SubmissionResult | None) -> LessonScore:
     if result is None:
         return LessonScore(lesson, "missing", None, None, None)
-    graded = result.status is Status.OK and result.max_score > 0
+    graded = result.status is not Status.INVALID and result.max_score > 0
     return LessonScore(lesson, result.status.value, result.score, result.max_score,
                        round(result.score / result.max_score, 4) if graded else None)
 
@@ -89,7 +89,7 @@ def summarize_course(results: Mapping[str, list[SubmissionResult]], diagnoses: M
     points: dict[tuple[str, str], float] = {}
     graded: dict[str, int] = {}
     for lesson in lessons:
-        done = [r for r in results[lesson] if r.status is Status.OK]
+        done = [r for r in results[lesson] if r.status is not Status.INVALID and r.exercises]
         graded[lesson] = len(done)
         for result in done:
             for exercise in result.exercises:

@@ -158,13 +158,30 @@ def _help(report: ClassReport) -> str:
                      f"{_pts(report.lowest[-1].score)} / {_pts(report.lowest[-1].max_score)}.</p>")
     else:
         html += '<p class="note">Every graded student got full marks.</p>'
-    html += "<h3>Not graded: invalid, crashed, timed out, tampered or lost</h3>"
+    html += ("<h3>Not ok: invalid (no score), crashed, timed out, tampered or lost</h3>"
+             '<p class="note">All but the invalid ones are scored with the points of the cells that finished.</p>')
     if report.not_graded:
         rows = [[_e(line.student), f'<span class="status">{_e(line.status)}</span>', _e(line.reason or "–"),
                  _repairs(line)] for line in report.not_graded]
         html += _table(["student", "status", "reason", "repairs"], rows)
     else:
-        html += '<p class="note">Every submission was graded.</p>'
+        html += '<p class="note">Every submission ran to its end.</p>'
+    if report.late:
+        html += "<h3>Late work</h3>"
+        rows = [[_e(line.student), _e(line.submitted_at or "–"),
+                 f"{line.late_by:g} h" if line.late_by > 0 else "late (LMS; no due date in the gradebook)",
+                 _pts(line.penalty), f"{_pts(line.score)} / {_pts(line.max_score)}"] for line in report.late]
+        html += _table(["student", "handed in (UTC)", "late by", "penalty", "score"], rows, numeric=(3, 4))
+    if report.stale_overrides:
+        html += ("<h3>Stale formgrader grades: a new attempt came in</h3>"
+                 '<p class="note">Review these students in formgrader: the grade given for the earlier attempt '
+                 "was cleared.</p>")
+        rows = [[_e(line.student), "<br>".join(_e(note) for note in line.stale_overrides)]
+                for line in report.stale_overrides]
+        html += _table(["student", "cleared"], rows)
+    if report.renamed:
+        html += (f'<p class="note">{report.renamed} notebook(s) were handed in under another name: recorded, '
+                 "graded as the lesson's notebook, and not counted as repairs.</p>")
     if report.repaired:
         html += "<h3>Graded after a repair</h3>"
         rows = [[_e(line.student), f"{_pts(line.score)} / {_pts(line.max_score)}", _repairs(line)]
@@ -210,8 +227,12 @@ def _page(title: str, body: str) -> str:
             f"<body><main>{body}</main></body></html>\n")
 
 
-FOOTER = ("<footer class=note><h2>How these numbers are made</h2><p>Scores, shares and the median are over the "
-          "graded submissions (status <code>ok</code>). An exercise that lost points charges them to the main "
+FOOTER = ("<footer class=note><h2>How these numbers are made</h2><p>Scores, shares, the median and the mean are "
+          "over the graded submissions: every status but <code>invalid</code>, as in the gradebook (a timed-out or "
+          "crashed notebook keeps the points of the cells that finished; scores are after late penalties). "
+          "The mean is the same in <code>course-grades.csv</code>, this page, its JSON and "
+          "<code>course grade</code>'s summary. An untouched exercise (<code>not-attempted</code>) is no "
+          "confusion. An exercise that lost points charges them to the main "
           "diagnosis its failure message names (the first); one that names none counts as “no diagnosis named”. "
           "The explanations, hints and sections come from the course's diagnosis catalogue "
           "(<code>course_utils.diagnoses</code>), the same text the students' feedback shows.</p>")
@@ -226,8 +247,9 @@ def render_lesson(report: ClassReport, across: str | None = None) -> str:
     links = [("scores", "Scores"), ("exercises", "Per exercise"), ("confusions", "Common confusions"),
              ("help", "Students who may need help")] + ([("across", "Across lessons")] if across else [])
     body = [f"<h1>Class report · {_e(report.lesson)}</h1>",
-            f'<p class="lead">{scores.submissions} submissions, {scores.graded} graded · median '
-            f"{_pts(scores.median)} of {_pts(scores.max_score)} points · {scores.full_marks} with full marks</p>",
+            f'<p class="lead">{scores.submissions} submissions, {scores.graded} graded · mean '
+            f"{_pts(scores.mean)} · median {_pts(scores.median)} of {_pts(scores.max_score)} points · "
+            f"{scores.full_marks} with full marks</p>",
             "<nav>" + "".join(f'<a href="#{anchor}">{_e(text)}</a>' for anchor, text in links) + "</nav>",
             '<section id="scores"><h2>Scores</h2>' + _scores(report) + "</section>",
             '<section id="exercises"><h2>Per exercise</h2>'

@@ -2,11 +2,16 @@
 
 Definitions (the page's footer repeats them):
 
-- *graded*: submissions whose status is ``ok``; the scores, the median and every share are over them.
-  The others (invalid, crashed, timed out, tampered, worker lost) are listed with their reason.
+- *graded*: the scored submissions, every status but ``invalid`` (as in the gradebook: a timed-out
+  or crashed notebook keeps the points of the cells that finished); the scores, the median, the
+  mean (:func:`course_tools.grade.results.class_mean`, the one class mean) and every share are over
+  them. Every submission whose status is not ``ok`` is also listed with its reason.
+- *common confusions* leave out ``not-attempted``: an untouched exercise is no confusion.
+- *repaired*: a notebook ``course grade`` repaired; a rename alone is recorded, not a repair.
 - *points lost to a diagnosis*: an exercise that lost points charges them to the main (first) code
   its failure message names; one that names none is charged to "no diagnosis named".
-- *share who lost points to a diagnosis*: graded students whose exercise was charged to it, over the graded.
+- *share who lost points to a diagnosis*: graded students whose exercise was charged to it, over the
+  graded students with exercise results.
 """
 
 from __future__ import annotations
@@ -17,9 +22,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from course_tools.grade.results import ExerciseResult, Status, SubmissionResult
+from course_tools.grade.results import ExerciseResult, Status, SubmissionResult, class_mean, scored
 from course_tools.report.catalogue import entry
-from course_utils.diagnoses import Diagnosis
+from course_utils.diagnoses import NOT_ATTEMPTED_CODE, Diagnosis
 
 CONFUSIONS = 3       # the diagnoses that cost the class the most points
 LOWEST = 5           # students with the lowest scores, below full marks
@@ -110,7 +115,13 @@ class StudentLine:
     max_score: float
     losses: tuple[Loss, ...]
     reason: str
-    repairs: tuple[str, ...]
+    repairs: tuple[str, ...]        # repairs proper (a rename is in ``renamed_from``)
+    renamed_from: str = ""
+    submitted_at: str = ""
+    late_by: float = 0.0            # hours
+    late_marker: bool = False
+    penalty: float = 0.0
+    stale_overrides: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -122,9 +133,12 @@ class ClassReport:
     confusions: tuple[Confusion, ...]
     lowest: tuple[StudentLine, ...]     # the lowest scores below full marks
     also_at_cutoff: int                  # students left out of ``lowest`` with the same score as its last
-    not_graded: tuple[StudentLine, ...]  # invalid, crashed, timed out, tampered, worker lost
-    repaired: tuple[StudentLine, ...]    # graded after ``course grade`` repaired the notebook
+    not_graded: tuple[StudentLine, ...]  # status not ok: invalid (no score), crashed, timed out, tampered, lost
+    repaired: tuple[StudentLine, ...]    # graded after ``course grade`` repaired the notebook (renames are not)
     unknown_codes: tuple[str, ...]       # codes named by results but missing from the catalogue
+    late: tuple[StudentLine, ...] = ()             # handed in after the due date (and extension), or so says the LMS
+    stale_overrides: tuple[StudentLine, ...] = ()  # formgrader grades cleared by a new attempt: review them
+    renamed: int = 0                               # notebooks handed in under another name (recorded only)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -185,7 +199,8 @@ def _student_line(result: SubmissionResult, diagnoses: Mapping[str, Diagnosis]) 
             losses.append(Loss(exercise.title or exercise.grade_id, lost(exercise), code, text.what, text.known,
                                "" if code else _first_line(exercise.message)))
     return StudentLine(result.student, result.status.value, result.score, result.max_score, tuple(losses),
-                       result.reason, tuple(result.repairs))
+                       result.reason, result.real_repairs, result.renamed_from, result.submitted_at, result.late_by,
+                       result.late_marker, result.penalty, tuple(result.stale_overrides))
 
 
 def _counts(charges: list[tuple[str | None, str, float]], graded: int,
@@ -214,7 +229,8 @@ def _confusions(order: Mapping[str, tuple[str, float]], charges: Mapping[str, li
         for code, _, _ in charges[grade_id]:
             if code is not None and title not in titles.setdefault(code, []):
                 titles[code].append(title)
-    ranked = sorted((c for c in _counts(all_charges, graded, diagnoses) if c.code is not None),
+    ranked = sorted((c for c in _counts(all_charges, graded, diagnoses)
+                     if c.code is not None and c.code != NOT_ATTEMPTED_CODE),
                     key=lambda c: (-c.points_lost, -c.students, c.code))
     confusions = []
     for count in ranked[:CONFUSIONS]:
@@ -227,11 +243,12 @@ def _confusions(order: Mapping[str, tuple[str, float]], charges: Mapping[str, li
 
 def summarize(lesson: str, results: list[SubmissionResult], diagnoses: Mapping[str, Diagnosis]) -> ClassReport:
     """The class report of ``lesson`` from its results, with every text looked up in ``diagnoses``."""
-    graded = [r for r in results if r.status is Status.OK]
+    graded = scored(results)
     max_score = max((r.max_score for r in results), default=0.0)
     scores = sorted(r.score for r in graded)
     status_counts = {status.value: sum(r.status is status for r in results) for status in Status}
 
+    judged = [r for r in graded if r.exercises]  # the shares per exercise are over those with exercise results
     order = _exercise_order(graded)
     by_exercise: dict[str, list[ExerciseResult]] = {grade_id: [] for grade_id in order}
     charges: dict[str, list[tuple[str | None, str, float]]] = {grade_id: [] for grade_id in order}
@@ -246,10 +263,10 @@ def summarize(lesson: str, results: list[SubmissionResult], diagnoses: Mapping[s
         done = by_exercise[grade_id]
         full = sum(e.full for e in done)
         mean_points = round(statistics.fmean(e.points for e in done), 4) if done else 0.0
-        exercises.append(ExerciseSummary(grade_id, title, max_points, mean_points, full, _share(full, len(graded)),
-                                         tuple(_counts(charges[grade_id], len(graded), diagnoses))))
+        exercises.append(ExerciseSummary(grade_id, title, max_points, mean_points, full, _share(full, len(judged)),
+                                         tuple(_counts(charges[grade_id], len(judged), diagnoses))))
 
-    confusions = _confusions(order, charges, len(graded), diagnoses)
+    confusions = _confusions(order, charges, len(judged), diagnoses)
 
     lines = {r.student: _student_line(r, diagnoses) for r in results}
     below_full = sorted((r for r in graded if r.score < r.max_score - _EPSILON), key=lambda r: (r.score, r.student))
@@ -259,7 +276,7 @@ def summarize(lesson: str, results: list[SubmissionResult], diagnoses: Mapping[s
         status_counts=status_counts,
         scores=Scores(len(results), len(graded), max_score,
                       statistics.median(scores) if scores else None,
-                      round(statistics.fmean(scores), 4) if scores else None,
+                      class_mean(results),
                       sum(r.score >= r.max_score - _EPSILON for r in graded),
                       histogram(scores, max_score)),
         exercises=tuple(exercises),
@@ -269,6 +286,9 @@ def summarize(lesson: str, results: list[SubmissionResult], diagnoses: Mapping[s
         if len(below_full) > LOWEST else 0,
         not_graded=tuple(lines[r.student] for r in sorted(results, key=lambda r: r.student)
                          if r.status is not Status.OK),
-        repaired=tuple(lines[r.student] for r in sorted(graded, key=lambda r: r.student) if r.repairs),
+        repaired=tuple(lines[r.student] for r in sorted(graded, key=lambda r: r.student) if r.real_repairs),
         unknown_codes=tuple(sorted(code for code in named if code not in diagnoses)),
+        late=tuple(lines[r.student] for r in sorted(results, key=lambda r: r.student) if r.late_by > 0 or r.late_marker),
+        stale_overrides=tuple(lines[r.student] for r in sorted(results, key=lambda r: r.student) if r.stale_overrides),
+        renamed=sum(1 for r in results if r.renamed_from),
     )
