@@ -7,6 +7,7 @@ import pytest
 from nbgrader.utils import parse_utc
 
 from course_tools import lms
+from course_tools.grade.attempts import attempts
 from course_tools.grade.collect import LATE_MARKER, TIMESTAMP_FILE, collect, remembered_refusals, unpack_zip
 from course_tools.roster import import_roster
 from tests.lms_fixtures import (
@@ -83,14 +84,14 @@ def test_times_and_late_markers_are_kept_as_nbgrader_reads_them(course, tmp_path
 def test_a_later_upload_on_time_replaces_the_late_marker_and_keeps_the_earlier_time(course, tmp_path):
     late = {"mullerzoe_LATE_10002_777002_homework.ipynb": notebook_of("first")}
     unpack_zip(course, LESSON, build_zip(tmp_path / "a.zip", late))
-    collect(course, LESSON)  # graded once: the upload moved under .original/
+    collect(course, LESSON)  # graded once: the upload kept as the first attempt, with its marker and time
     again = {"mullerzoe_10002_777009_homework.ipynb": notebook_of("second")}
     unpack_zip(course, LESSON, build_zip(tmp_path / "b.zip", again, when=(2026, 10, 3, 9, 0, 0)))
     folder = course / "submitted" / "zmuller" / LESSON
     assert not (folder / LATE_MARKER).exists()
     assert parse_utc((folder / TIMESTAMP_FILE).read_text()) == utc(2026, 10, 3, 9, 0, 0).replace(tzinfo=None)
-    (earlier,) = folder.glob(".earlier-*")
-    assert (earlier / LATE_MARKER).is_file() and parse_utc((earlier / TIMESTAMP_FILE).read_text()).day == 1
+    (earlier,) = attempts(folder)
+    assert earlier.late_marker and parse_utc((earlier.folder / TIMESTAMP_FILE).read_text()).day == 1
 
 
 def test_an_unknown_name_is_an_invalid_row_that_never_disappears(course, tmp_path):

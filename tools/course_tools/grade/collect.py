@@ -373,21 +373,9 @@ def _place(submitted: Path, student: str, lesson: str, name: str, data: bytes, w
              for p in (target, folder / ORIGINALS / name)):
         written[target] = digest  # the same upload again
         return False
-    elif (folder / ORIGINALS).exists() and not any(p.parent == folder for p in written):
-        _keep_earlier_upload(folder)  # a new upload replaces the graded one (once per zip)
     _write_new(folder, target.name, data)
     written[target] = digest
     return True
-
-
-def _keep_earlier_upload(folder: Path) -> None:
-    """A new upload replaces the graded one: move the earlier original and its repair aside, losing nothing."""
-    earlier = folder / f".earlier-{len(list(folder.glob('.earlier-*'))) + 1}"
-    earlier.mkdir()
-    shutil.move(str(folder / ORIGINALS), str(earlier / ORIGINALS))
-    for path in [*folder.glob("*.ipynb"), folder / TIMESTAMP_FILE, folder / LATE_MARKER]:
-        if path.is_file() and not path.is_symlink():  # the earlier upload's time goes with it
-            shutil.move(str(path), str(earlier / path.name))
 
 
 def find_students(root: Path, lesson: str) -> list[str]:
