@@ -511,3 +511,34 @@ def empty_with_recipe(release: NotebookNode, first_answer: str) -> NotebookNode:
     index = notebook.cells.index(cell(notebook, first_answer)) + 1
     notebook.cells.insert(index, nbformat.v4.new_code_cell(EMPTY_NOTEBOOK_RECIPE))
     return notebook
+
+
+# Four ways an instructor's hidden test is read from inside the kernel (issue 18). Each prints every
+# line that holds the hidden test's mark, plainly, reversed and in hex: none may reach the feedback.
+HIDDEN_MARK = "7f3a91"
+INSTRUCTOR_HIDDEN_TEST = f'''
+instructor_note = "hidden-check-{HIDDEN_MARK}: the instructor's own test"
+import torch
+assert len(CourseDataset(torch.zeros(7, 2), torch.zeros(7, dtype=torch.long))) == 7, "instructor hidden check {HIDDEN_MARK}"
+'''
+_LEAK = f'''
+def _leak(text):
+    for line in str(text).splitlines():
+        if "{HIDDEN_MARK[:3]}" + "{HIDDEN_MARK[3:]}" in line:  # split, so the student's own source never holds the mark
+            print(line)
+            print(line[::-1])
+            print(line.encode().hex())
+'''
+EXFILTRATIONS = {  # name -> (code, the answer cell it opens: ex1's runs before the hidden test, ex2's after it)
+    "leak-raw-cell-hook": (_LEAK + "get_ipython().events.register('pre_run_cell', lambda info: _leak(info.raw_cell))\n",
+                           "ex1-dataset"),
+    "leak-ih": (_LEAK + "for _text in _ih:\n    _leak(_text)\n", "ex2-loader"),
+    "leak-linecache": (_LEAK + "import linecache\nfor _entry in list(linecache.cache.values()):\n"
+                               "    _leak(''.join(_entry[2]) if len(_entry) > 2 and _entry[2] else '')\n", "ex2-loader"),
+    "leak-settrace": (_LEAK + "import linecache, sys\n"
+                              "def _tracer(frame, event, arg):\n"
+                              "    if event == 'call' and 'ipykernel' in frame.f_code.co_filename:\n"
+                              "        _leak(''.join(linecache.getlines(frame.f_code.co_filename)))\n"
+                              "    return None\n"
+                              "sys.settrace(_tracer)\n", "ex1-dataset"),
+}

@@ -14,7 +14,7 @@ from course_tools.grade.kernel import RunSettings
 from course_tools.grade.pipeline import Options, grade
 from course_tools.notebooks import read_notebook
 from tests import grading_corpus as corpus
-from tests.helpers import copy_course, fill_answers
+from tests.helpers import add_hidden_test, copy_course, fill_answers, remove_hidden_tests
 
 pytestmark = pytest.mark.pipeline
 
@@ -51,11 +51,17 @@ def test_forged_passes_score_nothing_and_are_named_tampered(tmp_path, monkeypatc
 
 # --- issue 18 (h18k): the probe's answer is the probe's, and the kernel holds nothing to copy ---------
 
-def grade_class(tmp_path, monkeypatch, lesson: str, notebooks: dict, *, hidden: str | None = None):
-    """Grade ``notebooks`` (student -> notebook) of ``lesson`` in a fresh course; sandboxed where this machine can."""
+def grade_class(tmp_path, monkeypatch, lesson: str, notebooks: dict, *, hidden: tuple[str, str] | None = None):
+    """Grade ``notebooks`` (student -> notebook) of ``lesson`` in a fresh course; sandboxed where this machine can.
+
+    ``hidden``: (grade id, code) of an instructor-style hidden test added to the course copy's source.
+    """
     from course_tools.sandbox import sandbox_problem
 
     root = copy_course(tmp_path / "course", [lesson])
+    remove_hidden_tests(root, lesson)  # as the course's own lessons have none (their checks are the grader's judges)
+    if hidden is not None:
+        add_hidden_test(root, lesson, *hidden)
     for student, notebook in notebooks.items():
         folder = root / "submitted" / student / lesson
         folder.mkdir(parents=True)
@@ -155,3 +161,31 @@ def test_no_hook_sees_the_seed_and_no_printed_line_is_read(tmp_path):
     assert str(seed) not in printed, "a hook, transformer or run_code saw the seed"
     assert result.printed[grade_id].startswith(f"COURSE-VERDICT {grade_id} ") and result.printed[grade_id] != forged
     assert not judge(LESSON, grade_id, seed, result.printed[grade_id]).passed, "the wrong answer must be refuted"
+
+
+def test_hidden_tests_read_from_inside_the_kernel_never_reach_the_feedback(tmp_path, monkeypatch, capsys):
+    """An instructor's hidden test, read four ways (raw_cell hooks, _ih, linecache, sys.settrace) and printed
+    plainly, reversed and in hex: the instructor is warned, autograded/ keeps everything, the feedback none of it."""
+    from course_tools.grade.feedback import REDACTED
+
+    release = read_notebook(copy_course(tmp_path / "lesson", [LESSON]) / "notebooks" / LESSON / f"{LESSON}.ipynb")
+    source = read_notebook(tmp_path / "lesson" / "solutions" / LESSON / f"{LESSON}.ipynb")
+    notebooks = {"correct": fill_answers(release, source)}
+    for student, (code, answer_cell) in corpus.EXFILTRATIONS.items():
+        notebooks[student] = corpus.prepend(fill_answers(release, source), answer_cell, code)
+    root, results = grade_class(tmp_path, monkeypatch, LESSON, notebooks,
+                                hidden=("ex1-tests", corpus.INSTRUCTOR_HIDDEN_TEST))
+    warnings = capsys.readouterr().err
+    assert warnings.count(f"WARNING: {LESSON} has hidden tests (ex1-tests)") == 1, warnings[-2000:]
+    lines = [line.strip() for line in corpus.INSTRUCTOR_HIDDEN_TEST.strip().splitlines()]
+    forms = {form for line in lines for form in (line, line[::-1], line.encode().hex())}
+    forms |= {corpus.HIDDEN_MARK, corpus.HIDDEN_MARK[::-1], corpus.HIDDEN_MARK.encode().hex()}
+    for student, result in results.items():
+        assert result.score == result.max_score > 0, (student, result)
+        page = (root / "feedback" / student / LESSON / f"{LESSON}.html").read_text()
+        leaked = sorted(form for form in forms if form in page or __import__("html").escape(form) in page)
+        assert not leaked, f"{student}: the hidden test reached the feedback as {leaked}"
+        if student != "correct":
+            kept = (root / "autograded" / student / LESSON / f"{LESSON}.ipynb").read_text()
+            assert corpus.HIDDEN_MARK.encode().hex() in kept, f"{student}: the attack read nothing (the test tests nothing)"
+            assert REDACTED in page, f"{student}: nothing was redacted"

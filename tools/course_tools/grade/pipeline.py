@@ -21,7 +21,8 @@ from tqdm.auto import tqdm
 from course_tools.grade.collect import CollectError, collect
 from course_tools.grade.execute import Executed, Job, execute
 from course_tools.grade.kernel import RunSettings
-from course_tools.grade.prepare import InvalidLesson, LessonSpec, Prepared, RepairWorker, load_lesson, prepare
+from course_tools.grade.prepare import (InvalidLesson, LessonSpec, Prepared, RepairWorker, hidden_tests_warning,
+                                        load_lesson, prepare)
 from course_tools.grade.report import record
 from course_tools.grade.results import Status, SubmissionResult, load_results
 from course_tools.grade.score import ScoringError, max_score_of, register_lesson, score_all
@@ -130,6 +131,8 @@ def grade(root: Path, lesson_name: str, options: Options = Options()) -> list[Su
             register_lesson(root, lesson_name, Path(scratch))
     except (InvalidLesson, CollectError, ScoringError) as error:
         raise GradingError(str(error)) from None
+    if lesson.hidden:
+        print(hidden_tests_warning(lesson), file=sys.stderr)
 
     with _progress(lesson_name, len(collected)) as bar:
         prepared = []
