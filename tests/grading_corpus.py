@@ -405,6 +405,13 @@ for path in [pathlib.Path("{secret_folder}") / "secret.txt", *pathlib.Path("/hom
         Case("comm-flood", answered_with(lambda nb: after_answers(nb, COMM_FLOOD)), FULL),
         Case("disk-and-tmp", answered_with(lambda nb: after_answers(nb, DISK_AND_TMP)), FULL),
         Case("reads-home", answered_with(lambda nb: after_answers(nb, read_home)), FULL),
+        # issue 18: nothing secret and no free answer in the kernel (the class's course copy has an
+        # instructor-style hidden test, INSTRUCTOR_HIDDEN_TEST, in ex1-tests: see tests/test_grading.py)
+        Case("empty-notebook-recipe",
+             lambda release, source, ctx: as_bytes(empty_with_recipe(nbformat.from_dict(release), "ex1-dataset")),
+             0.0, "tampered"),
+        *(Case(name, (lambda code, where: answered_with(lambda nb: prepend(nb, where, code)))(code, where), FULL)
+          for name, (code, where) in EXFILTRATIONS.items()),
     ]
 
 
