@@ -26,6 +26,7 @@ Limits, and what they bound:
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import os
 import secrets
@@ -33,6 +34,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -129,11 +131,8 @@ def _outermost(paths: set[Path]) -> set[Path]:
     return {p for p in paths if not any(p != q and p.is_relative_to(q) for q in paths)}
 
 
-
 def _search_folders(visible: list[Path]) -> list[Path]:
     """Folders where the kernel's Python looks for modules: this environment's and any visible ``sys.path`` entry."""
-    import sysconfig
-
     folders = {Path(sysconfig.get_paths()[key]) for key in ("purelib", "platlib")}
     folders |= {Path(entry) for entry in sys.path if entry and Path(entry).is_absolute()}
     return sorted(f.resolve() for f in folders
@@ -147,8 +146,6 @@ def grader_package_paths(visible: list[Path]) -> list[Path]:
     the environment the kernel runs (``pip install ./tools``), a ``--target`` folder on its path, or
     the folder an editable install points at, should it ever be bound.
     """
-    import importlib.util
-
     found: set[Path] = set()
     spec = importlib.util.find_spec(GRADER_PACKAGE)
     for location in (spec.submodule_search_locations or []) if spec else []:
@@ -156,7 +153,7 @@ def grader_package_paths(visible: list[Path]) -> list[Path]:
     for folder in _search_folders(visible):
         found |= {p.resolve() for p in folder.glob(GRADER_PACKAGE) if p.is_dir()}
         found |= {p.resolve() for p in folder.glob(f"{GRADER_DISTRIBUTION}-*.dist-info") if p.is_dir()}
-        found |= {p.resolve() for p in folder.glob(f"{GRADER_DISTRIBUTION}-*.egg-info") if p.is_dir()}
+        found |= {p.resolve() for p in folder.glob(f"{GRADER_DISTRIBUTION}*.egg-info") if p.is_dir()}
     return sorted(p for p in found if any(p.is_relative_to(v) for v in visible))
 
 
