@@ -143,13 +143,15 @@ def redact_hidden_tests(nb: NotebookNode) -> NotebookNode:
         return nb
     pattern = re.compile("|".join(map(re.escape, sorted(forms, key=len, reverse=True))))
 
-    def redact(value: object) -> object:
+    def redact(value: object) -> object:  # in place for containers: nbconvert reads outputs as NotebookNodes
         if isinstance(value, str):
             return pattern.sub(REDACTED, value)
         if isinstance(value, list):
-            return [redact(item) for item in value]
-        if isinstance(value, dict):
-            return {key: item if str(key).startswith("image/") else redact(item) for key, item in value.items()}
+            value[:] = [redact(item) for item in value]
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if not str(key).startswith("image/"):
+                    value[key] = redact(item)
         return value
 
     for cell in nb.cells:
