@@ -31,7 +31,8 @@ PROBLEM = sandbox_problem()
 # Under CI=true the sandbox's tools are installed by .ci/run: a missing one is a failure there, not a skip.
 needs_sandbox = pytest.mark.skipif(PROBLEM is not None and os.environ.get("CI") != "true",
                                    reason=f"no sandbox on this machine: {PROBLEM}")
-SETTINGS = RunSettings(cell_timeout=10, notebook_timeout=120)
+# Generous: on a loaded machine (2 cores, several jobs) importing torch alone can take over 10 s.
+SETTINGS = RunSettings(cell_timeout=40, notebook_timeout=300)
 SECRET_VARIABLE, HOST_SECRET = "COURSE_TEST_INSTRUCTOR_TOKEN", "instructor-secret-5f1c9e"
 
 
@@ -199,11 +200,15 @@ def test_feedback_teaches_without_leaking(graded_class):
 
     root, *_ = graded_class
     lines = [line.strip() for line in INSTRUCTOR_HIDDEN_TEST.strip().splitlines() if len(line.strip()) > 20]
-    forms = {form for text in [*lines, HIDDEN_MARK] for form in (text, text[::-1], text.encode().hex())}
+    forms = {form for text in lines for form in (text, text[::-1], text.encode().hex())}
+    # the message of a failing hidden assert is feedback the instructor wrote; a correct notebook shows none,
+    # so for the exfiltrating (correct) notebooks even the mark alone must be gone
+    mark = {HIDDEN_MARK, HIDDEN_MARK[::-1], HIDDEN_MARK.encode().hex()}
     for path in (root / "feedback").glob(f"*/{LESSON}/{LESSON}.html"):
         page = path.read_text()
         assert page.index('id="course-feedback-summary"') < page.index('id="notebook"'), path
-        leaked = sorted(form for form in forms if form in page or html.escape(form) in page)
+        searched = forms | mark if path.parts[-3] in EXFILTRATIONS else forms
+        leaked = sorted(form for form in searched if form in page or html.escape(form) in page)
         assert not leaked, f"{path}: hidden tests leaked: {leaked[:2]}"
         assert "course_utils/" not in page and "BEGIN HIDDEN TESTS" not in page, path
     autograded = (root / "autograded" / "correct" / LESSON / f"{LESSON}.ipynb").read_text()
