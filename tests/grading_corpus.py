@@ -406,7 +406,7 @@ for path in [pathlib.Path("{secret_folder}") / "secret.txt", *pathlib.Path("/hom
         Case("disk-and-tmp", answered_with(lambda nb: after_answers(nb, DISK_AND_TMP)), FULL),
         Case("reads-home", answered_with(lambda nb: after_answers(nb, read_home)), FULL),
         # issue 18: nothing secret and no free answer in the kernel (the class's course copy has an
-        # instructor-style hidden test, INSTRUCTOR_HIDDEN_TEST, in ex1-tests: see tests/test_grading.py)
+        # instructor-style hidden test, INSTRUCTOR_HIDDEN_TEST, in HIDDEN_TEST_CELL: see tests/test_grading.py)
         Case("empty-notebook-recipe",
              lambda release, source, ctx: as_bytes(empty_with_recipe(nbformat.from_dict(release), "ex1-dataset")),
              0.0, "tampered"),
@@ -523,10 +523,12 @@ def empty_with_recipe(release: NotebookNode, first_answer: str) -> NotebookNode:
 # Four ways an instructor's hidden test is read from inside the kernel (issue 18). Each prints every
 # line that holds the hidden test's mark, plainly, reversed and in hex: none may reach the feedback.
 HIDDEN_MARK = "7f3a91"
+HIDDEN_TEST_CELL = "ex2-tests"  # not ex1's: the class's fake-check forgeries must still claim their ex1 pass
 INSTRUCTOR_HIDDEN_TEST = f'''
 instructor_note = "hidden-check-{HIDDEN_MARK}: the instructor's own test"
 import torch
-assert len(CourseDataset(torch.zeros(7, 2), torch.zeros(7, dtype=torch.long))) == 7, "instructor hidden check {HIDDEN_MARK}"
+from torch.utils.data import TensorDataset
+assert len(make_loader(TensorDataset(torch.zeros(7, 2)), 2, seed=0)) == 4, "instructor hidden check {HIDDEN_MARK}"
 '''
 _LEAK = f'''
 def _leak(text):
@@ -536,12 +538,12 @@ def _leak(text):
             print(line[::-1])
             print(line.encode().hex())
 '''
-EXFILTRATIONS = {  # name -> (code, the answer cell it opens: ex1's runs before the hidden test, ex2's after it)
+EXFILTRATIONS = {  # name -> (code, the answer cell it opens: ex1's runs before the hidden test, ex3's after it)
     "leak-raw-cell-hook": (_LEAK + "get_ipython().events.register('pre_run_cell', lambda info: _leak(info.raw_cell))\n",
                            "ex1-dataset"),
-    "leak-ih": (_LEAK + "for _text in _ih:\n    _leak(_text)\n", "ex2-loader"),
+    "leak-ih": (_LEAK + "for _text in _ih:\n    _leak(_text)\n", "ex3-batch-sizes"),
     "leak-linecache": (_LEAK + "import linecache\nfor _entry in list(linecache.cache.values()):\n"
-                               "    _leak(''.join(_entry[2]) if len(_entry) > 2 and _entry[2] else '')\n", "ex2-loader"),
+                               "    _leak(''.join(_entry[2]) if len(_entry) > 2 and _entry[2] else '')\n", "ex3-batch-sizes"),
     "leak-settrace": (_LEAK + "import linecache, sys\n"
                               "def _tracer(frame, event, arg):\n"
                               "    if event == 'call' and 'ipykernel' in frame.f_code.co_filename:\n"

@@ -174,9 +174,9 @@ def test_hidden_tests_read_from_inside_the_kernel_never_reach_the_feedback(tmp_p
     for student, (code, answer_cell) in corpus.EXFILTRATIONS.items():
         notebooks[student] = corpus.prepend(fill_answers(release, source), answer_cell, code)
     root, results = grade_class(tmp_path, monkeypatch, LESSON, notebooks,
-                                hidden=("ex1-tests", corpus.INSTRUCTOR_HIDDEN_TEST))
+                                hidden=(corpus.HIDDEN_TEST_CELL, corpus.INSTRUCTOR_HIDDEN_TEST))
     warnings = capsys.readouterr().err
-    assert warnings.count(f"WARNING: {LESSON} has hidden tests (ex1-tests)") == 1, warnings[-2000:]
+    assert warnings.count(f"WARNING: {LESSON} has hidden tests ({corpus.HIDDEN_TEST_CELL})") == 1, warnings[-2000:]
     lines = [line.strip() for line in corpus.INSTRUCTOR_HIDDEN_TEST.strip().splitlines()]
     forms = {form for line in lines for form in (line, line[::-1], line.encode().hex())}
     forms |= {corpus.HIDDEN_MARK, corpus.HIDDEN_MARK[::-1], corpus.HIDDEN_MARK.encode().hex()}

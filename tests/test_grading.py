@@ -22,7 +22,7 @@ from course_tools.grade.pipeline import Options, grade
 from course_tools.grade.report import GRADES_FILE
 from course_tools.notebooks import read_notebook
 from course_tools.sandbox import sandbox_problem
-from tests.grading_corpus import EXFILTRATIONS, HIDDEN_MARK, INSTRUCTOR_HIDDEN_TEST, LESSON, TAMPERED_OR_OK, corpus
+from tests.grading_corpus import EXFILTRATIONS, HIDDEN_MARK, HIDDEN_TEST_CELL, INSTRUCTOR_HIDDEN_TEST, LESSON, TAMPERED_OR_OK, corpus
 from tests.helpers import add_hidden_test, copy_course, missing_tool, remove_hidden_tests
 
 pytestmark = pytest.mark.pipeline
@@ -80,7 +80,7 @@ def graded_class(tmp_path_factory):
         missing_tool(f"no sandbox on this machine: {PROBLEM}")
     root = copy_course(tmp_path_factory.mktemp("class") / "course", [LESSON])
     remove_hidden_tests(root, LESSON)  # the course's lessons have none; an instructor may add their own:
-    add_hidden_test(root, LESSON, "ex1-tests", INSTRUCTOR_HIDDEN_TEST)
+    add_hidden_test(root, LESSON, HIDDEN_TEST_CELL, INSTRUCTOR_HIDDEN_TEST)
     listener = Listener()
     secret_folder = Path(tempfile.mkdtemp(prefix="course-grade-secret-", dir="/home" if os.access("/home", os.W_OK) else None))
     (secret_folder / "secret.txt").write_text(HOST_SECRET)

@@ -368,7 +368,6 @@ def test_the_grader_package_and_its_references_fail_inside_the_sandbox_non_edita
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--no-build-isolation",
                     "--target", str(target), str(build)], check=True, capture_output=True, timeout=300)
     assert (target / "course_tools" / "grade" / "judges" / "lesson07.py").is_file()
-    os.chmod(tmp_path, 0o755)  # the sandbox user must be able to reach the installed copy
     visible = sandbox._visible_read_only
     monkeypatch.setattr(sandbox, "_visible_read_only", lambda course_root=None: [*visible(course_root), target])
     kernel_env = sandbox.minimal_kernel_env
