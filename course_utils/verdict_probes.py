@@ -1,14 +1,17 @@
 """The student's side of the grader's re-check: run the learner's functions on inputs drawn at grading time.
 
-``course grade`` does not take the kernel's word for a test cell. After the notebook has run, it
-asks the kernel to call the learner's functions on fresh scenarios built from a seed drawn at
-grading time, and to send back nothing but values (tensors, numbers, lists), serialised with
+``course grade`` does not take the kernel's word for a test cell. Right after each judged test
+cell, it asks the kernel to evaluate :func:`probe_line` (an expression of a request of its own,
+never a cell) on a seed drawn at grading time: the learner's functions run on fresh scenarios built
+from it, and the answer is nothing but values (tensors, numbers, lists), serialised with
 ``torch.save``. The grader, in its own process, rebuilds the same scenarios from the same seed,
 computes the answer with PyTorch, and judges (``course_tools.grade.verdict``). Whatever the
 submission does to this process can only change the values sent back, and the values must be
 right for inputs nobody saw before grading.
 
-The scenario builders live here so that both sides build exactly the same inputs.
+The scenario builders live here so that both sides build exactly the same inputs. Nothing here is
+an answer to an exercise: the reference answers live only on the grader's side
+(``course_tools.grade.judges``), which the grading sandbox cannot import.
 Importing this module has no side effects.
 """
 
@@ -17,7 +20,6 @@ from __future__ import annotations
 import base64
 import importlib
 import io
-import sys
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -146,41 +148,46 @@ def _probe_evaluate(ns: dict[str, Any], seed: int) -> Values:
     return values
 
 
-def reference_epoch(model: nn.Module, loader: DataLoader, criterion: nn.Module, optimizer: torch.optim.Optimizer,
-                    device: torch.device) -> float:
-    """A correct training epoch, given to ``fit`` so that fit is judged on its own."""
-    model.train()
-    total, count = 0.0, 0
-    for features, targets in loader:
-        features, targets = features.to(device), targets.to(device)
-        optimizer.zero_grad()
-        loss = criterion(model(features), targets)
-        loss.backward()
-        optimizer.step()
-        total, count = total + loss.item() * len(targets), count + len(targets)
-    return total / count
+class FitStandIns:
+    """Stand-ins for ``train_one_epoch`` and ``evaluate``, given to ``fit`` so that fit is judged on its own.
 
+    They are not answers: they never train nor evaluate. Each call nudges the parameters by a known
+    amount (training) and returns numbers made from its arguments and the call count, so the history
+    that ``fit`` records shows which function it called, in which order, how often and with which
+    arguments (the validation loader has 90 samples, the training loader more; the optimiser must be
+    the one ``fit`` was given). The grader runs the same stand-ins under a correct ``fit``.
+    """
 
-def reference_evaluate(model: nn.Module, loader: DataLoader, criterion: nn.Module,
-                       device: torch.device) -> tuple[float, float]:
-    """A correct evaluation, given to ``fit`` so that fit is judged on its own."""
-    model.eval()
-    total, correct, count = 0.0, 0, 0
-    with torch.no_grad():
-        for features, targets in loader:
-            features, targets = features.to(device), targets.to(device)
-            logits = model(features)
-            total += criterion(logits, targets).item() * len(targets)
-            correct += int((logits.argmax(dim=1) == targets).sum())
-            count += len(targets)
-    return total / count, correct / count
+    def __init__(self, optimizer: torch.optim.Optimizer) -> None:
+        self.optimizer, self.calls = optimizer, 0
+
+    def _number(self, model: nn.Module, loader: DataLoader, criterion: nn.Module, device: torch.device) -> float:
+        self.calls += 1
+        weights = sum(float(p.detach().double().sum()) for p in model.parameters())
+        floor = float(criterion(torch.zeros(1, 3, device=device), torch.zeros(1, dtype=torch.long, device=device)))
+        return weights / 100 + len(loader.dataset) / 100 + floor + self.calls / 10
+
+    def train_one_epoch(self, model: nn.Module, loader: DataLoader, criterion: nn.Module,
+                        optimizer: torch.optim.Optimizer, device: torch.device) -> float:
+        """Nudge every parameter by a known amount; return a number made from the arguments."""
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.add_(0.01 * (self.calls + 1))
+        return self._number(model, loader, criterion, device) + (0.0 if optimizer is self.optimizer else 1e3)
+
+    def evaluate(self, model: nn.Module, loader: DataLoader, criterion: nn.Module,
+                 device: torch.device) -> tuple[float, float]:
+        """Return a (loss, accuracy) pair made from the arguments; change nothing."""
+        number = self._number(model, loader, criterion, device)
+        return number + 0.5, self.calls / 100
 
 
 def _probe_fit(ns: dict[str, Any], seed: int) -> Values:
     fit = ns["fit"]
     model, train, val, optimizer = loop_scenario(seed)
+    stand_ins = FitStandIns(optimizer)
     saved = {name: fit.__globals__.get(name) for name in ("train_one_epoch", "evaluate")}
-    fit.__globals__.update(train_one_epoch=reference_epoch, evaluate=reference_evaluate)
+    fit.__globals__.update(train_one_epoch=stand_ins.train_one_epoch, evaluate=stand_ins.evaluate)
     try:
         history = fit(model, train, val, nn.CrossEntropyLoss(), optimizer, torch.device("cpu"), 2)
     finally:
@@ -277,8 +284,3 @@ def probe_line(lesson: str, grade_id: str, namespace: dict[str, Any], seed: int)
     except Exception as error:  # noqa: BLE001 - a failing function is an answer the grader judges
         values = {"error": f"{type(error).__name__}: {error}"[:500]}
     return f"{MARKER} {grade_id} {encode(values)}"
-
-
-def emit(lesson: str, grade_id: str, seed: int) -> None:
-    """Run one probe on the notebook's own functions and print its values for the grader."""
-    print(probe_line(lesson, grade_id, vars(sys.modules["__main__"]), seed))

@@ -510,9 +510,149 @@ for path in [pathlib.Path("{secret_folder}") / "secret.txt", *pathlib.Path("/hom
         Case("disk-and-tmp", answered_with(lambda nb: after_answers(nb, DISK_AND_TMP)), FULL),
         Case("reads-home", answered_with(lambda nb: after_answers(nb, read_home)), FULL),
         *hostile_value_cases(port, answered_with),
+        # issue 18: nothing secret and no free answer in the kernel (the class's course copy has an
+        # instructor-style hidden test, INSTRUCTOR_HIDDEN_TEST, in HIDDEN_TEST_CELL: see tests/test_grading.py)
+        Case("empty-notebook-recipe",
+             lambda release, source, ctx: as_bytes(empty_with_recipe(nbformat.from_dict(release), "ex1-dataset")),
+             0.0, "tampered"),
+        *(Case(name, (lambda code, where: answered_with(lambda nb: prepend(nb, where, code)))(code, where), FULL)
+          for name, (code, where) in EXFILTRATIONS.items()),
     ]
 
 
 def _replace(notebook, grade_id, code):
     cell(notebook, grade_id).source = code
     return notebook
+
+
+# --- issue 18 (h18k): nothing secret and no free answer inside the student's kernel -----------------
+# The empty-notebook recipe of issue 18, as it scored 9/9 on lesson 01 and 10/10 on lesson 07: a
+# pre_run_cell hook reads the seed from the probe's source (the raw cell, In/_ih, linecache), rebuilds
+# the scenario with the course's own builders, computes the answer with the course's references (or a
+# DataLoader), a post_run_cell hook prints a COURSE-VERDICT line after the probe's, and a replaced
+# run_code swallows every error and prints the test cell's token, so the kernel claims a pass. The
+# notebook defines none of the exercises' names: it must score 0, flagged as tampered.
+
+EMPTY_NOTEBOOK_RECIPE = r'''
+import IPython, linecache, re
+shell = IPython.get_ipython()
+_SEEDS, _LAST = {}, {"cell": ""}
+_PROBE = re.compile(r"(?:emit|probe_line)\(\s*'([^']+)',\s*'([^']+)',\s*(?:globals\(\),\s*)?(\d+)\)")
+_TOKEN = re.compile(r"print\('([0-9a-f]{32})', end=''\)\s*$")
+
+
+def _read_seeds(info=None):
+    texts = [getattr(info, "raw_cell", "") or ""]
+    texts += [str(text) for text in shell.user_ns.get("_ih", [])]
+    texts += ["".join(entry[2]) for entry in list(linecache.cache.values()) if len(entry) > 2 and entry[2]]
+    for text in texts:
+        for lesson, grade_id, seed in _PROBE.findall(text):
+            _SEEDS[grade_id] = (lesson, int(seed))
+    _LAST["cell"] = getattr(info, "raw_cell", "") or ""
+
+
+def _references():
+    """The course's own answers, wherever they can be found."""
+    for place in ("course_utils.verdict_probes", "course_tools.grade.judges.lesson07"):
+        try:
+            module = __import__(place, fromlist=["reference_epoch"])
+            return module.reference_epoch, module.reference_evaluate
+        except (ImportError, AttributeError):
+            continue
+    return None
+
+
+def _namespace(lesson):
+    import torch
+    from torch.utils.data import DataLoader, Dataset, TensorDataset
+    if lesson.startswith("01"):
+        class _Dataset(Dataset):
+            def __init__(self, features, targets):
+                self.features, self.targets = features, targets
+            def __len__(self):
+                return len(self.features)
+            def __getitem__(self, index):
+                return self.features[index], self.targets[index]
+        def _loader(dataset, batch_size, *, shuffle=True, drop_last=False, seed=None):
+            return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
+                              generator=torch.Generator().manual_seed(seed))
+        def _sizes(n, size, drop_last=False):
+            return [len(b[0]) for b in DataLoader(TensorDataset(torch.arange(n)), batch_size=size, drop_last=drop_last)]
+        return {"CourseDataset": _Dataset, "make_loader": _loader, "batch_sizes": _sizes}
+    found = _references()
+    if found is None:
+        return {}
+    epoch, evaluate = found
+    def _fit(model, train_loader, val_loader, criterion, optimizer, device, epochs):
+        history = []
+        for number in range(1, epochs + 1):
+            loss = epoch(model, train_loader, criterion, optimizer, device)
+            val_loss, accuracy = evaluate(model, val_loader, criterion, device)
+            history.append({"epoch": number, "loss": loss, "val_loss": val_loss, "accuracy": accuracy})
+        return history
+    return {"train_one_epoch": epoch, "evaluate": evaluate, "fit": _fit}
+
+
+def _forge(result=None):
+    from course_utils import verdict_probes
+    for grade_id, (lesson, seed) in list(_SEEDS.items()):
+        namespace = _namespace(lesson)
+        if namespace:
+            print(verdict_probes.probe_line(lesson, grade_id, namespace, seed))
+
+
+async def _run_code(code_obj, result=None, *, async_=False):
+    try:
+        exec(code_obj, shell.user_global_ns, shell.user_ns)
+    except BaseException:
+        token = _TOKEN.search(_LAST["cell"])
+        if token:
+            print(token.group(1), end="")
+    return False
+
+
+shell.events.register("pre_run_cell", _read_seeds)
+shell.events.register("post_run_cell", _forge)
+shell.run_code = _run_code
+'''
+
+
+def empty_with_recipe(release: NotebookNode, first_answer: str) -> NotebookNode:
+    """The lesson's release, unanswered, with the recipe in a cell of its own after the first answer cell."""
+    notebook = nbformat.from_dict(release)
+    index = notebook.cells.index(cell(notebook, first_answer)) + 1
+    notebook.cells.insert(index, nbformat.v4.new_code_cell(EMPTY_NOTEBOOK_RECIPE))
+    return notebook
+
+
+# Four ways an instructor's hidden test is read from inside the kernel (issue 18). Each prints every
+# line that holds the hidden test's mark, plainly, reversed and in hex: none may reach the feedback.
+HIDDEN_MARK = "7f3a91"
+HIDDEN_TEST_CELL = "ex2-tests"  # not ex1's: the class's fake-check forgeries must still claim their ex1 pass
+INSTRUCTOR_HIDDEN_TEST = f'''
+instructor_note = "hidden-check-{HIDDEN_MARK}: the instructor's own test"
+import torch
+from torch.utils.data import TensorDataset
+assert len(make_loader(TensorDataset(torch.zeros(7, 2)), 2, seed=0)) == 4, "instructor hidden check {HIDDEN_MARK}"
+'''
+_LEAK = f'''
+def _leak(text):
+    for line in str(text).splitlines():
+        if "{HIDDEN_MARK[:3]}" + "{HIDDEN_MARK[3:]}" in line:  # split, so the student's own source never holds the mark
+            print(line)
+            print(line[::-1])
+            print(line.encode().hex())
+'''
+EXFILTRATIONS = {  # name -> (code, the answer cell it opens: ex1's runs before the hidden test, ex3's after it)
+    "leak-raw-cell-hook": (_LEAK + "get_ipython().events.register('pre_run_cell', lambda info: _leak(info.raw_cell))\n",
+                           "ex1-dataset"),
+    "leak-ih": (_LEAK + "for _text in _ih:\n    _leak(_text)\n", "ex3-batch-sizes"),
+    "leak-linecache": (_LEAK + "import linecache\nfor _entry in list(linecache.cache.values()):\n"
+                               "    _leak(''.join(_entry[2]) if len(_entry) > 2 and _entry[2] else '')\n", "ex3-batch-sizes"),
+    "leak-settrace": (_LEAK + "import linecache, sys\n"
+                              "def _tracer(frame, event, arg):\n"
+                              "    if event == 'call' and 'ipykernel' in frame.f_code.co_filename:\n"
+                              "        _leak(''.join(linecache.getlines(frame.f_code.co_filename)))\n"
+                              "    return None\n"
+                              "sys.settrace(_tracer)\n", "ex1-dataset"),
+}

@@ -131,3 +131,30 @@ def recheck(lesson: str, namespace: dict, grade_id: str, seed: int):
     from course_utils.verdict_probes import probe_line
 
     return judge(lesson, grade_id, seed, probe_line(lesson, grade_id, namespace, seed))
+
+
+def add_hidden_test(course: Path, lesson: str, grade_id: str, code: str) -> str:
+    """Give a test cell of the course copy's source an instructor-style hidden test; return the block added.
+
+    The release is unchanged (a hidden test is not in the student's notebook), so the copy stays
+    consistent for ``course grade``.
+    """
+    path = course / "solutions" / lesson / f"{lesson}.ipynb"
+    notebook = nbformat.read(str(path), as_version=4)
+    block = f"### BEGIN HIDDEN TESTS\n{code.strip()}\n### END HIDDEN TESTS"
+    [cell] = [c for c in notebook.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id]
+    cell.source = cell.source.rstrip() + "\n" + block
+    nbformat.write(notebook, str(path))
+    return block
+
+
+def remove_hidden_tests(course: Path, lesson: str) -> None:
+    """Remove every hidden-test block from the course copy's source (as the course's own lessons have none)."""
+    from course_tools.nbgrader_hooks import is_test_cell, without_hidden_tests
+
+    path = course / "solutions" / lesson / f"{lesson}.ipynb"
+    notebook = nbformat.read(str(path), as_version=4)
+    for cell in notebook.cells:
+        if is_test_cell(cell):
+            cell.source = without_hidden_tests(cell.source)
+    nbformat.write(notebook, str(path))

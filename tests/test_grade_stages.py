@@ -141,6 +141,34 @@ def test_fit_is_rechecked_on_its_own_with_reference_building_blocks():
     assert judge(LOOP, "ex3-tests", seed, text).passed, "a correct fit must not pay for train_one_epoch"
 
 
+FIT_VARIANTS_WITHOUT_A_TRACE_IN_VALUES = {"fit-model-not-moved", "fit-no-progress-bar"}  # the kernel's checks catch them
+
+
+def test_fit_is_judged_with_stand_ins_that_are_no_answers():
+    """The bug zoo's fit variants: a correct fit passes, every mistake that changes values fails, with stand-ins
+    for train_one_epoch and evaluate that never train (no reference loop exists in course_utils)."""
+    from tqdm.auto import trange
+
+    from tests.helpers import recheck
+    from tests.loop_zoo import BUGGY, CORRECT
+
+    assert not [name for name in vars(verdict_probes) if name.lstrip("_").startswith("reference")]
+    for variant in [v for v in CORRECT + BUGGY if v.function == "fit"]:
+        namespace = {"torch": torch, "nn": torch.nn, "trange": trange}
+        exec(variant.source, namespace)  # noqa: S102 - the zoo's own code
+        verdicts = [recheck(LOOP, namespace, "ex3-tests", seed).passed for seed in (3, 77, 123_456)]
+        should_pass = variant.bug is None or variant.bug in FIT_VARIANTS_WITHOUT_A_TRACE_IN_VALUES
+        assert verdicts == [should_pass] * 3, (variant.name, verdicts)
+
+
+def test_the_answer_is_exactly_the_probes_line():
+    line = verdict_probes.probe_line("01_dataloader_batching", "ex3-tests", {"batch_sizes": lambda n, s, d=False: [s]}, 5)
+    assert read_values(line, "ex3-tests") is not None and read_values(line + "\n", "ex3-tests") is not None
+    assert read_values(line + "\n" + line, "ex3-tests") is None, "more than the probe's one line is refused"
+    assert read_values("noise\n" + line, "ex3-tests") is None
+    assert "COURSE-VERDICT" not in probe_source("01_dataloader_batching", "ex3-tests", 5), "an expression, no print"
+
+
 @pytest.mark.parametrize("printed", ["", "COURSE-VERDICT ex1-tests not-base64!!", "COURSE-VERDICT ex1-tests aGVsbG8=",
                                      "COURSE-VERDICT other-cell " + verdict_probes.encode({"loss": 1.0})])
 def test_unreadable_or_foreign_values_fail(printed):
@@ -195,6 +223,37 @@ def test_feedback_shows_no_hidden_tests_and_no_course_frames():
     [row] = resources["course_feedback"]["rows"]
     assert row.title == "Exercise 1 · train_one_epoch" and row.points == 3
     assert "[accumulated-gradients]" in row.diagnosis
+
+
+def test_hidden_test_lines_are_cut_from_every_output_in_every_disguise():
+    from course_tools.grade.feedback import REDACTED, redact_hidden_tests
+
+    secret = 'check_secret(x, seed=4242)  # "instructor"'
+    test = grade_cell(source=f"check(x)\n### BEGIN HIDDEN TESTS\n{secret}\n### END HIDDEN TESTS\n")
+    answer = new_code_cell("print(...)", id="answer")
+    disguises = [secret, secret[::-1], secret.encode().hex(), secret.encode().hex().upper(), repr(secret)[1:-1],
+                 __import__("json").dumps(secret)[1:-1], __import__("html").escape(secret)]
+    answer.outputs = [new_output("stream", name="stdout", text="\n".join(disguises)),
+                      new_output("error", ename="E", evalue=secret, traceback=[f"line: {secret}"]),
+                      new_output("display_data", data={"text/plain": secret, "text/html": f"<b>{secret}</b>"})]
+    answer.outputs[0]["text"] += "\nordinary output stays"
+    redact_hidden_tests(new_notebook(cells=[answer, test]))
+    shown = str(answer.outputs)
+    assert not [d for d in disguises if d in shown], shown
+    assert shown.count(REDACTED) >= len(disguises) + 4 and "ordinary output stays" in shown
+    assert "check(x)" in test.source, "the test cell's source itself is left to StudentFeedbackView"
+
+
+def test_the_instructor_is_warned_about_hidden_tests(tmp_path):
+    from course_tools.grade.prepare import hidden_tests_warning
+    from tests.helpers import add_hidden_test, remove_hidden_tests
+
+    course = copy_course(tmp_path / "course", [LOOP])
+    remove_hidden_tests(course, LOOP)
+    assert load_lesson(course, LOOP).hidden == () and hidden_tests_warning(load_lesson(course, LOOP)) == ""
+    add_hidden_test(course, LOOP, "ex2-tests", "assert True")
+    warning = hidden_tests_warning(load_lesson(course, LOOP))
+    assert "(ex2-tests)" in warning and "student's own kernel" in warning
 
 
 def test_failure_helpers_read_codes_and_titles():

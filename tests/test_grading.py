@@ -22,8 +22,10 @@ from course_tools.grade.pipeline import Options, grade
 from course_tools.grade.report import GRADES_FILE
 from course_tools.notebooks import read_notebook
 from course_tools.sandbox import sandbox_problem
-from tests.grading_corpus import LESSON, OK_OR_TIMED_OUT, TAMPERED_OR_OK, corpus
-from tests.helpers import copy_course, missing_tool
+from tests.grading_corpus import (
+    EXFILTRATIONS, HIDDEN_MARK, HIDDEN_TEST_CELL, INSTRUCTOR_HIDDEN_TEST, LESSON, OK_OR_TIMED_OUT, TAMPERED_OR_OK, corpus,
+)
+from tests.helpers import add_hidden_test, copy_course, missing_tool, remove_hidden_tests
 
 pytestmark = pytest.mark.pipeline
 
@@ -31,7 +33,8 @@ PROBLEM = sandbox_problem()
 # Under CI=true the sandbox's tools are installed by .ci/run: a missing one is a failure there, not a skip.
 needs_sandbox = pytest.mark.skipif(PROBLEM is not None and os.environ.get("CI") != "true",
                                    reason=f"no sandbox on this machine: {PROBLEM}")
-SETTINGS = RunSettings(cell_timeout=10, notebook_timeout=120)
+# Generous: on a loaded machine (2 cores, several jobs) importing torch alone can take over 10 s.
+SETTINGS = RunSettings(cell_timeout=40, notebook_timeout=300)
 SECRET_VARIABLE, HOST_SECRET = "COURSE_TEST_INSTRUCTOR_TOKEN", "instructor-secret-5f1c9e"
 
 
@@ -78,6 +81,8 @@ def graded_class(tmp_path_factory):
     if PROBLEM is not None:
         missing_tool(f"no sandbox on this machine: {PROBLEM}")
     root = copy_course(tmp_path_factory.mktemp("class") / "course", [LESSON])
+    remove_hidden_tests(root, LESSON)  # the course's lessons have none; an instructor may add their own:
+    add_hidden_test(root, LESSON, HIDDEN_TEST_CELL, INSTRUCTOR_HIDDEN_TEST)
     listener = Listener()
     secret_folder = Path(tempfile.mkdtemp(prefix="course-grade-secret-", dir="/home" if os.access("/home", os.W_OK) else None))
     (secret_folder / "secret.txt").write_text(HOST_SECRET)
@@ -192,20 +197,35 @@ def test_one_hostile_file_never_stops_the_class(graded_class):
 
 @needs_sandbox
 def test_feedback_teaches_without_leaking(graded_class):
-    """The table comes first; no hidden-test source, no course tracebacks, no student scripts; autograded/ keeps all."""
+    """The table comes first; no hidden-test source (even as student output, plain, reversed or hex), no course
+    tracebacks, no student scripts; autograded/ keeps all."""
+    import html
+
     root, *_ = graded_class
-    source = read_notebook(root / "solutions" / LESSON / f"{LESSON}.ipynb")
-    hidden = [line.strip() for cell in source.cells for block in cell.source.split("### BEGIN HIDDEN TESTS")[1:]
-              for line in block.split("### END HIDDEN TESTS")[0].splitlines() if len(line.strip()) > 20]
-    assert hidden, "the lesson has hidden tests to look for"
+    lines = [line.strip() for line in INSTRUCTOR_HIDDEN_TEST.strip().splitlines() if len(line.strip()) > 20]
+    forms = {form for text in lines for form in (text, text[::-1], text.encode().hex())}
+    # the message of a failing hidden assert is feedback the instructor wrote; a correct notebook shows none,
+    # so for the exfiltrating (correct) notebooks even the mark alone must be gone
+    mark = {HIDDEN_MARK, HIDDEN_MARK[::-1], HIDDEN_MARK.encode().hex()}
     for path in (root / "feedback").glob(f"*/{LESSON}/{LESSON}.html"):
         page = path.read_text()
         assert page.index('id="course-feedback-summary"') < page.index('id="notebook"'), path
-        leaked = [line for line in hidden if line in page or __import__("html").escape(line) in page]
+        searched = forms | mark if path.parts[-3] in EXFILTRATIONS else forms
+        leaked = sorted(form for form in searched if form in page or html.escape(form) in page)
         assert not leaked, f"{path}: hidden tests leaked: {leaked[:2]}"
         assert "course_utils/" not in page and "BEGIN HIDDEN TESTS" not in page, path
     autograded = (root / "autograded" / "correct" / LESSON / f"{LESSON}.ipynb").read_text()
     assert "BEGIN HIDDEN TESTS" in autograded, "the instructor's copy keeps the hidden tests"
+    for student in EXFILTRATIONS:
+        kept = (root / "autograded" / student / LESSON / f"{LESSON}.ipynb").read_text()
+        assert HIDDEN_MARK.encode().hex() in kept, f"{student} read nothing: the attack tests nothing"
+
+
+@needs_sandbox
+def test_the_empty_notebook_recipe_is_named_tampered(graded_class):
+    root, *_ = graded_class
+    row = read_grades(root)["empty-notebook-recipe"]
+    assert (float(row["score"]), row["status"]) == (0.0, "tampered") and "re-check" in row["reason"], row
 
 
 @needs_sandbox

@@ -264,3 +264,120 @@ def test_a_real_sandbox_hides_the_host_and_the_environment(tmp_path, monkeypatch
     if not Path(sys.base_prefix).resolve().is_relative_to("/root"):
         assert not report["seen"]["/root"]
     assert os.path.isdir(tmp_path / "w")
+
+
+# --- the grader's package and its reference answers stay out of the sandbox (issue 18) --------
+
+def grader_references() -> list[str]:
+    """The reference answers of the grader's side: every ``reference*`` function of course_tools.grade.judges."""
+    import importlib
+    import pkgutil
+
+    import course_tools.grade.judges as judges
+
+    names = set()
+    for info in pkgutil.iter_modules(judges.__path__):
+        module = importlib.import_module(f"{judges.__name__}.{info.name}")
+        names |= {name for name in vars(module) if name.lstrip("_").startswith("reference") and callable(vars(module)[name])}
+    return sorted(names)
+
+
+IMPORTS = r"""
+import importlib, importlib.metadata, json
+seen = {}
+for name in MODULES:
+    try:
+        importlib.import_module(name)
+        seen[name] = "imported"
+    except ImportError as error:
+        seen[name] = "ImportError: " + str(error)
+import course_utils.verdict_probes as probes
+seen["probe references"] = [name for name in REFERENCES if hasattr(probes, name)]
+try:
+    seen["metadata"] = importlib.metadata.distribution("course-tools").read_text("RECORD") or ""
+except Exception as error:
+    seen["metadata"] = ""
+print(json.dumps(seen))
+"""
+
+
+def run_in_sandbox(tmp_path: Path, code: str, uid: int) -> dict:
+    import json
+
+    limits = Limits()
+    with sandbox.submission_workspace(tmp_path / "w", uid=uid, limits=limits) as space:
+        argv = kernel_argv(space.scratch, space.sockets, Path("/nonexistent-course"), uid=uid, limits=limits,
+                           cgroups=space.cgroups)
+        command = argv[:argv.index(sys.executable)] + [sys.executable, "-c", code]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def assert_grader_out_of_reach(seen: dict, references: list[str]) -> None:
+    imported = {name: outcome for name, outcome in seen.items() if name.startswith("course_tools")
+                and not outcome.startswith("ImportError")}
+    assert not imported, f"the sandboxed kernel imported the grader's package: {imported}"
+    assert seen["probe references"] == [], f"the probes' module holds reference answers: {seen['probe references']}"
+    assert seen["metadata"] == "", "the grader's distribution metadata is readable in the sandbox"
+
+
+def imports_script(references: list[str]) -> str:
+    modules = ["course_tools", "course_tools.grade", "course_tools.grade.verdict",
+               *(f"course_tools.grade.judges.lesson{n:02d}" for n in range(1, 9))]
+    return f"MODULES = {modules!r}\nREFERENCES = {references!r}\n" + IMPORTS
+
+
+def test_the_references_to_hide_are_found():
+    assert {"reference_epoch", "reference_evaluate"} <= set(grader_references())
+
+
+def test_every_copy_of_the_grader_package_in_view_is_covered(tmp_path, monkeypatch):
+    """argv only: a copy installed into a folder the kernel sees is covered by the mask, an outside one is not."""
+    inside, outside = tmp_path / "env" / "site-packages", tmp_path / "elsewhere"
+    for folder in (inside, outside):
+        (folder / "course_tools").mkdir(parents=True)
+        (folder / "course_tools-0.1.0.dist-info").mkdir()
+    monkeypatch.setattr(sys, "path", [*sys.path, str(inside), str(outside)])
+    monkeypatch.setattr(sandbox, "_visible_read_only", lambda course_root=None: [tmp_path / "env"])
+    argv = bwrap_part(argv_for(tmp_path))
+    masked = {target for source, target in pairs(argv, "--ro-bind") if source.endswith(sandbox.MASK_FOLDER)}
+    assert masked == {str(inside / "course_tools"), str(inside / "course_tools-0.1.0.dist-info")}
+    binds = [target for _, target in pairs(argv, "--ro-bind")]
+    assert binds.index(str(inside / "course_tools")) > binds.index(str(tmp_path / "env")), "the mask goes on top"
+
+
+@real
+def test_the_grader_package_and_its_references_fail_inside_the_sandbox_editable_install(tmp_path, monkeypatch):
+    """As `make` installs it: course_tools editable, from a folder the sandbox does not bind."""
+    monkeypatch.setattr(sandbox, "bwrap_supports_size", REAL_SIZE_CHECK)
+    references = grader_references()
+    assert_grader_out_of_reach(run_in_sandbox(tmp_path, imports_script(references), 61010), references)
+
+
+@real
+def test_the_grader_package_and_its_references_fail_inside_the_sandbox_non_editable_install(tmp_path, monkeypatch):
+    """course_tools installed as files into a folder on the sandboxed kernel's path, which the sandbox binds."""
+    import shutil
+
+    monkeypatch.setattr(sandbox, "bwrap_supports_size", REAL_SIZE_CHECK)
+    root = Path(__file__).resolve().parents[1]
+    build = tmp_path / "build"
+    shutil.copytree(root / "tools", build, ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
+    target = tmp_path / "installed"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--no-build-isolation",
+                    "--target", str(target), str(build)], check=True, capture_output=True, timeout=300)
+    assert (target / "course_tools" / "grade" / "judges" / "lesson07.py").is_file()
+    visible = sandbox._visible_read_only
+    monkeypatch.setattr(sandbox, "_visible_read_only", lambda course_root=None: [*visible(course_root), target])
+    kernel_env = sandbox.minimal_kernel_env
+    monkeypatch.setattr(sandbox, "minimal_kernel_env", lambda home="/tmp": {**kernel_env(home), "PYTHONPATH": str(target)})
+    monkeypatch.setattr(sys, "path", [*sys.path, str(target)])  # as the grader itself would find it
+    references = grader_references()
+    script = imports_script(references)
+    seen = run_in_sandbox(tmp_path, "import sys\nassert sys.path[1] == %r, sys.path\n" % str(target) + script, 61011)
+    assert_grader_out_of_reach(seen, references)
+    unmasked = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(target)!r}); "
+                               "import course_tools.grade.judges.lesson07 as j; print(j.__file__)"],
+                              capture_output=True, text=True, timeout=120)
+    assert str(target) in unmasked.stdout, "without the sandbox the installed copy is importable: the test tests the mask"

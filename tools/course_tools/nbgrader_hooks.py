@@ -99,3 +99,8 @@ _HIDDEN_TESTS = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[ \t]*$.*?^[ \t]*### E
 def without_hidden_tests(test_source: str) -> str:
     """A source test cell as the student's notebook shows it: the hidden-test block removed."""
     return _HIDDEN_TESTS.sub("", test_source).strip()
+
+
+def hidden_test_lines(test_source: str) -> list[str]:
+    """The lines of a source test cell's hidden-test blocks, markers included ([] when it has none)."""
+    return [line for block in _HIDDEN_TESTS.findall(test_source) for line in block.splitlines()]

@@ -5,7 +5,11 @@ What the kernel sees: a new, empty root with read-only binds of the system folde
 environment and the ``course_utils`` package; a size-limited tmpfs for ``/tmp``, ``/dev/shm`` and
 its working folder (scratch) (bubblewrap >= 0.8; older ones make them unsized, bounded by the
 cgroup alone); and the folder of its Unix sockets. Not ``/home``, ``/root``, the
-course root or anything else of the host. It runs as an unprivileged user id of its own (one per
+course root or anything else of the host. Nor the grader's own package, ``course_tools``, which
+holds the reference answers: however it was installed (editable from a folder outside the
+environment, or into the very environment the kernel uses), every copy the kernel could find and its
+distribution's metadata are covered by a folder whose ``__init__.py`` raises ImportError
+(:func:`grader_package_paths`). It runs as an unprivileged user id of its own (one per
 parallel job), with no network, and with an explicit minimal environment (``--clearenv``).
 
 Limits, and what they bound:
@@ -22,6 +26,7 @@ Limits, and what they bound:
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import os
 import secrets
@@ -29,6 +34,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +44,10 @@ from pathlib import Path
 import course_utils
 
 REQUIRED_TOOLS = ("bwrap", "setpriv", "prlimit")
+GRADER_PACKAGE, GRADER_DISTRIBUTION = "course_tools", "course_tools"  # import name; dist-info prefix (normalised)
+MASK_FOLDER = "grader-package-mask"  # beside scratch and sockets: what covers the grader's package in the sandbox
+MASK_INIT = ('raise ImportError("course_tools is the grader\'s package: it holds the reference answers, '
+             'and the grading sandbox cannot import it")\n')
 FIRST_SANDBOX_UID = 61000  # one uid per parallel job, so jobs cannot see each other's processes
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CGROUP_PREFIX = "course-grade-"
@@ -121,6 +131,41 @@ def _outermost(paths: set[Path]) -> set[Path]:
     return {p for p in paths if not any(p != q and p.is_relative_to(q) for q in paths)}
 
 
+def _search_folders(visible: list[Path]) -> list[Path]:
+    """Folders where the kernel's Python looks for modules: this environment's and any visible ``sys.path`` entry."""
+    folders = {Path(sysconfig.get_paths()[key]) for key in ("purelib", "platlib")}
+    folders |= {Path(entry) for entry in sys.path if entry and Path(entry).is_absolute()}
+    return sorted(f.resolve() for f in folders
+                  if f.is_dir() and any(f.resolve().is_relative_to(v) for v in visible))
+
+
+def grader_package_paths(visible: list[Path]) -> list[Path]:
+    """Every copy of the grader's package, and its distribution metadata, that the kernel could see.
+
+    A copy is visible when it lies under a folder the sandbox binds (``visible``): an install into
+    the environment the kernel runs (``pip install ./tools``), a ``--target`` folder on its path, or
+    the folder an editable install points at, should it ever be bound.
+    """
+    found: set[Path] = set()
+    spec = importlib.util.find_spec(GRADER_PACKAGE)
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        found.add(Path(location).resolve())
+    for folder in _search_folders(visible):
+        found |= {p.resolve() for p in folder.glob(GRADER_PACKAGE) if p.is_dir()}
+        found |= {p.resolve() for p in folder.glob(f"{GRADER_DISTRIBUTION}-*.dist-info") if p.is_dir()}
+        found |= {p.resolve() for p in folder.glob(f"{GRADER_DISTRIBUTION}*.egg-info") if p.is_dir()}
+    return sorted(p for p in found if any(p.is_relative_to(v) for v in visible))
+
+
+def write_mask(folder: Path) -> Path:
+    """The folder that covers the grader's package in the sandbox: an ``__init__.py`` that raises ImportError."""
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o755)
+    (folder / "__init__.py").write_text(MASK_INIT)
+    os.chmod(folder / "__init__.py", 0o644)
+    return folder
+
+
 def _system_binds() -> list[str]:
     """bwrap arguments for the host's system folders (links kept as links) and the few /etc and /sys entries."""
     args: list[str] = []
@@ -185,6 +230,8 @@ def kernel_argv(scratch: Path, sockets: Path, course_root: Path, *, uid: int, li
         command += ["--perms", "0755", "--dir", str(folder)]  # bwrap would make them 0700: untraversable
     for path in visible:
         command += ["--ro-bind", str(path), str(path)]
+    for path in grader_package_paths(visible):  # after the binds it covers; the mask is the host's, read-only
+        command += ["--ro-bind", str(scratch.parent / MASK_FOLDER), str(path)]
     command += [
         "--perms", "1777", *sized(limits.scratch_bytes), "--tmpfs", str(scratch),
         "--bind", str(sockets), str(sockets),
@@ -214,6 +261,7 @@ def prepare_workspace(work: Path, *, uid: int | None) -> tuple[Path, Path]:
         folder.mkdir(exist_ok=True)
         if uid is not None:
             os.chown(folder, uid, uid)
+    write_mask(work / MASK_FOLDER)  # owned by the grader: the sandbox may read it, never change it
     return folders
 
 

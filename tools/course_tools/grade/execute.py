@@ -29,7 +29,7 @@ class Job:
     course_root: str
     sandboxed: bool
     settings: RunSettings
-    probes: tuple[tuple[str, str], ...] = ()  # (grade id, probe code) for the grader's re-check
+    probes: tuple[tuple[str, str], ...] = ()  # (grade id, probe expression) for the grader's re-check
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Executed:
     status: Status
     reason: str = ""
     seconds: float = 0.0
-    printed: dict[str, str] = field(default_factory=dict)  # grade id -> what its re-check probe printed
+    printed: dict[str, str] = field(default_factory=dict)  # grade id -> what its re-check probe evaluated to
     seeds: dict[str, int] = field(default_factory=dict)     # grade id -> the seed its probe was drawn with
 
 

@@ -28,7 +28,7 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import GetGrades, NbGraderPreprocessor
 from traitlets.config import Config
 
-from course_tools.nbgrader_hooks import is_test_cell, without_hidden_tests
+from course_tools.nbgrader_hooks import hidden_test_lines, is_test_cell, without_hidden_tests
 from course_utils.diagnoses import catalogue, codes_in
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -108,6 +108,7 @@ class StudentFeedbackView(NbGraderPreprocessor):
     """Rewrite an autograded notebook into what the student's feedback may show (see the module docstring)."""
 
     def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+        redact_hidden_tests(nb)
         titles = exercise_titles(nb)
         rows = []
         for cell in nb.cells:
@@ -132,6 +133,54 @@ class StudentFeedbackView(NbGraderPreprocessor):
                         output["traceback"] = _student_frames(list(output.get("traceback", [])))
         resources["course_feedback"] = {"rows": rows}
         return nb, resources
+
+
+# --- hidden tests never reach the feedback, even inside student output ----------------------------
+
+REDACTED = "[hidden test redacted]"
+_MIN_REDACTED = 6  # shorter lines ("pass", ")") are no secret, and cutting them would maim ordinary output
+_OUTPUT_TEXT_KEYS = ("text", "ename", "evalue", "traceback", "data")
+
+
+def _disguises(line: str) -> set[str]:
+    """A hidden-test line as student code could print it: plainly, reversed, hex, repr- and JSON-escaped, HTML."""
+    import html
+    import json
+
+    hexed = line.encode("utf-8", "surrogatepass").hex()
+    return {line, line[::-1], hexed, hexed.upper(), repr(line)[1:-1], json.dumps(line)[1:-1], html.escape(line)}
+
+
+def redact_hidden_tests(nb: NotebookNode) -> NotebookNode:
+    """Cut every hidden-test line of the notebook's test cells out of every cell's outputs (in place).
+
+    An instructor's own hidden tests run in the student's kernel, where the student's code can read
+    their source (hooks, ``_ih``, ``linecache``, ``sys.settrace``) and print it; the test cells'
+    sources are shown without them, and this removes them from what any cell printed.
+    """
+    lines = {line.strip() for cell in nb.cells if is_test_cell(cell) for line in hidden_test_lines(cell.source)}
+    forms = {form for line in lines if len(line) >= _MIN_REDACTED for form in _disguises(line)}
+    if not forms:
+        return nb
+    pattern = re.compile("|".join(map(re.escape, sorted(forms, key=len, reverse=True))))
+
+    def redact(value: object) -> object:  # in place for containers: nbconvert reads outputs as NotebookNodes
+        if isinstance(value, str):
+            return pattern.sub(REDACTED, value)
+        if isinstance(value, list):
+            value[:] = [redact(item) for item in value]
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if not str(key).startswith("image/"):
+                    value[key] = redact(item)
+        return value
+
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            for key in _OUTPUT_TEXT_KEYS:
+                if key in output:
+                    output[key] = redact(output[key])
+    return nb
 
 
 def _explained(message: str) -> str:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import queue
+import re
 import secrets
 import subprocess
 import tempfile
@@ -56,7 +58,7 @@ class RunResult:
     status: str  # a course_tools.grade.results.Status value: "ok", "tampered", "kernel-died", ...
     reason: str = ""
     seconds: float = 0.0
-    printed: dict[str, str] = field(default_factory=dict)  # grade id -> what its probe printed to stdout
+    printed: dict[str, str] = field(default_factory=dict)  # grade id -> the text its probe evaluated to
 
 
 def error_output(name: str, message: str) -> NotebookNode:
@@ -197,7 +199,7 @@ def _has_error(cell: NotebookNode) -> bool:
 
 async def _execute(notebook: NotebookNode, client: _CappedClient, settings: RunSettings,
                    probes: dict[str, str]) -> tuple[str, str, dict[str, str]]:
-    """Run every cell; right after each test cell that has a probe, run the probe (see run_submission)."""
+    """Run every cell; right after each test cell that has a probe, evaluate the probe (see run_submission)."""
     deadline = time.monotonic() + settings.notebook_timeout
     status, reason = "ok", ""
     tampering: list[str] = []
@@ -254,7 +256,7 @@ async def _execute(notebook: NotebookNode, client: _CappedClient, settings: RunS
                                            f"{settings.cell_timeout} s" + (" and ignored interrupts" if ignored else "")
                                            + "; the cells after it were not run")
         if status == "ok" and grade_id in probes:
-            printed[grade_id] = await _run_probe(client, probes[grade_id])
+            printed[grade_id] = await _run_probe(client, probes[grade_id], settings.cell_timeout)
     if status == "ok" and tampering:
         status, reason = "tampered", "the notebook interfered with the checks (" + "; ".join(tampering) + ")"
     return status, reason, printed
@@ -277,20 +279,63 @@ async def _kernel_answers(client: NotebookClient, seconds: int = 5) -> bool:
         client.timeout = saved
 
 
-async def _run_probe(client: _CappedClient, source: str) -> str:
-    """Run one probe as an execution of its own; return what it printed to stdout."""
-    probe = nbformat.v4.new_code_cell(source)
-    client.nb.cells.append(probe)
-    client.start_cell()
-    client._used_total = 0  # a probe has a budget of its own: a chatty notebook must not starve it
-    try:
-        await client.async_execute_cell(probe, len(client.nb.cells) - 1)
-    except Exception:  # noqa: BLE001 - a probe that cannot run leaves nothing to judge: the re-check fails
-        pass
-    finally:
-        client.nb.cells.pop()
-    return "".join(o.get("text", "") for o in probe.outputs
-                   if o.get("output_type") == "stream" and o.get("name") == "stdout")
+async def _reply_to(client: NotebookClient, msg_id: str, seconds: float) -> dict | None:
+    """The kernel's ``execute_reply`` to ``msg_id`` (replies to other requests are skipped), or None."""
+    deadline = time.monotonic() + seconds
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            msg = await client.kc.shell_channel.get_msg(timeout=min(remaining, 1.0))
+        except queue.Empty:
+            if not await client.km.is_alive():
+                return None
+            continue
+        if msg.get("parent_header", {}).get("msg_id") == msg_id:
+            return msg
+    return None
+
+
+async def _drain_iopub(client: NotebookClient, msg_id: str, seconds: float = 5.0) -> None:
+    """Read and drop what the kernel published while answering ``msg_id``, up to its ``idle`` status."""
+    deadline = time.monotonic() + seconds
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            msg = await client.kc.iopub_channel.get_msg(timeout=remaining)
+        except queue.Empty:
+            return
+        if (msg.get("parent_header", {}).get("msg_id") == msg_id and msg.get("msg_type") == "status"
+                and msg.get("content", {}).get("execution_state") == "idle"):
+            return
+
+
+_QUOTED = re.compile(r"'([^'\\\n]*)'")  # the repr of the probe's one-line answer: nothing to unescape
+
+
+async def _run_probe(client: NotebookClient, expression: str, seconds: float) -> str:
+    """Evaluate one probe expression in the kernel; return the text it evaluated to ("" when none came back).
+
+    The probe is not a cell: it travels in the ``user_expressions`` of a silent ``execute_request``
+    whose code is ``pass``. ipykernel evaluates user expressions after ``run_cell`` has returned, so
+    ``pre_run_cell``/``post_run_cell`` hooks (not even triggered: the request is silent), input
+    transformers and a replaced ``run_code`` never see the expression, which holds the seed; it is
+    in no cell source, no ``In``/``_ih`` and no ``linecache`` entry. The grader reads only the value
+    in the reply to its own request: nothing the kernel prints, displays or sends elsewhere is read.
+    """
+    msg_id = client.kc.execute("pass", silent=True, store_history=False, allow_stdin=False, stop_on_error=False,
+                               user_expressions={"values": expression})
+    reply = await _reply_to(client, msg_id, seconds)
+    if reply is None:
+        try:
+            await client.km.interrupt_kernel()
+            reply = await _reply_to(client, msg_id, 5)
+        except Exception:  # noqa: BLE001 - a kernel that cannot be interrupted is found by the next cell
+            return ""
+    if reply is None:
+        return ""
+    await _drain_iopub(client, msg_id)
+    value = reply.get("content", {}).get("user_expressions", {}).get("values", {})
+    text = value.get("data", {}).get("text/plain", "") if isinstance(value, dict) and value.get("status") == "ok" else ""
+    quoted = _QUOTED.fullmatch(text) if isinstance(text, str) else None
+    return quoted.group(1) if quoted else ""
 
 
 async def _run(notebook: NotebookNode, course_root: Path, uid: int | None, settings: RunSettings,
@@ -335,9 +380,9 @@ def run_submission(notebook: NotebookNode, course_root: Path, *, uid: int | None
                    settings: RunSettings = RunSettings(), probes: dict[str, str] | None = None) -> RunResult:
     """Execute ``notebook`` (already sanitised) in a sandbox as ``uid`` (None: no sandbox).
 
-    ``probes`` maps a test cell's grade id to code run right after that cell, as an execution of its
-    own (so a kernel that dies later loses none of it); what each printed comes back in
-    :attr:`RunResult.printed` (see course_tools.grade.verdict).
+    ``probes`` maps a test cell's grade id to a Python expression evaluated right after that cell,
+    through a request of its own (so a kernel that dies later loses none of it; see :func:`_run_probe`);
+    the text each evaluated to comes back in :attr:`RunResult.printed` (see course_tools.grade.verdict).
     """
     for cell in notebook.cells:
         if cell.cell_type == "code":

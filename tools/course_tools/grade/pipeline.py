@@ -23,7 +23,8 @@ from course_tools.grade.execute import Executed, Job, execute
 from course_tools.grade.lateness import LatePolicy
 from course_tools.grade.kernel import RunSettings
 from course_tools.grade.progress import Progress
-from course_tools.grade.prepare import InvalidLesson, LessonSpec, Prepared, RepairWorker, load_lesson, prepare
+from course_tools.grade.prepare import (InvalidLesson, LessonSpec, Prepared, RepairWorker, hidden_tests_warning,
+                                        load_lesson, prepare)
 from course_tools.grade.report import record
 from course_tools.grade.results import Status, SubmissionResult, load_results
 from course_tools.grade.score import (
@@ -181,6 +182,8 @@ def grade(root: Path, lesson_name: str, options: Options = Options()) -> list[Su
         raise GradingError(str(error)) from None
     if outdated:
         raise GradingError(f"{outdated}. Run `make notebooks` and commit notebooks/ (course grade never rewrites them).")
+    if lesson.hidden:
+        print(hidden_tests_warning(lesson), file=sys.stderr)
 
     kept = {r.student: r for r in load_results(root, lesson_name)}
     fresh = _new_attempts(collected, kept)

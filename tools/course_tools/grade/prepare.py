@@ -47,6 +47,7 @@ class LessonSpec:
     tests: dict[str, str]            # grade id -> the test cell's source, hidden tests included
     visible_tests: dict[str, str]    # grade id -> the test cell as the student's notebook shows it
     titles: dict[str, str]           # grade id -> the exercise heading it checks
+    hidden: tuple[str, ...] = ()     # grade ids of the test cells that have hidden tests (they run in the kernel)
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,18 @@ def load_lesson(root: Path, lesson: str) -> LessonSpec:
         raise InvalidLesson(f"notebooks/{lesson} is stale: its test cells {', '.join(stale)} differ from solutions/. "
                             "Run `make notebooks` and commit notebooks/ (course grade never rewrites them).")
     fingerprint = _digest(source_path.read_bytes(), release_path.read_bytes(), grading_code_digest(root).encode())
-    return LessonSpec(lesson, source, release, fingerprint, tests, visible, exercise_titles(source))
+    hidden = tuple(g for g, text in tests.items() if without_hidden_tests(text) != text.strip())
+    return LessonSpec(lesson, source, release, fingerprint, tests, visible, exercise_titles(source), hidden)
+
+
+def hidden_tests_warning(lesson: LessonSpec) -> str:
+    """What ``course grade`` tells the instructor about a lesson whose source has hidden tests ("" if none)."""
+    if not lesson.hidden:
+        return ""
+    return (f"WARNING: {lesson.name} has hidden tests ({', '.join(lesson.hidden)}). They run inside the student's "
+            "own kernel, where the student's code can read them, and they judge what that kernel reports: "
+            "they are neither secret nor proof. Their lines are cut from the feedback; for a check that counts, "
+            "add a judge on the grader's side (course_tools/grade/judges, docs/grading-threat-model.md).")
 
 
 class InvalidLesson(RuntimeError):

@@ -2,11 +2,17 @@
 
 The kernel that ran a submission is the submission's: its outputs, IPython machinery, modules and
 builtins can all be replaced, so a test cell's output there is a claim, not a verdict. For every
-graded cell with a judge (``course_tools.grade.judges.lessonNN``), the grader draws a seed at grading time, the kernel runs the
-learner's functions on scenarios built from it (:mod:`course_utils.verdict_probes`) and sends back
-values only; here, in the grader's process, the same scenarios are rebuilt, PyTorch computes the
-answer, and the values are judged. Values are read with ``torch.load(weights_only=True)`` (no
-code runs while reading) from at most :data:`MAX_VALUES_BYTES`.
+graded cell with a judge (``course_tools.grade.judges.lessonNN``), the grader draws a seed at
+grading time, the kernel runs the learner's functions on scenarios built from it
+(:mod:`course_utils.verdict_probes`) and answers with values only; here, in the grader's process,
+the same scenarios are rebuilt, PyTorch computes the answer, and the values are judged.
+
+The probe is an expression (:func:`probe_source`) that the kernel evaluates through the
+``user_expressions`` of a request of its own, never a cell (course_tools.grade.kernel): the seed is
+in no cell source, and the grader reads the value of that expression in the reply to its own
+request, never what the kernel printed. Values are read with ``torch.load(weights_only=True)`` (no
+code runs while reading) from at most :data:`MAX_VALUES_BYTES`. No reference answer is importable
+in the kernel: they live in ``course_tools`` (the grader's package), which the sandbox hides.
 
 A cell earns its points only when the kernel's check passed AND the re-check passed. When the
 kernel claims a pass that the re-check refutes, the submission is marked ``tampered``.
@@ -18,6 +24,7 @@ from __future__ import annotations
 import base64
 import importlib
 import io
+import re
 import secrets
 import warnings
 from collections.abc import Callable
@@ -61,20 +68,28 @@ def draw_seeds(lesson: str) -> dict[str, int]:
 
 
 def probe_source(lesson: str, grade_id: str, seed: int) -> str:
-    """The code the kernel runs for one probe."""
-    return (f"import course_utils.verdict_probes as __course_probe__\n"
-            f"__course_probe__.emit({lesson!r}, {grade_id!r}, {seed})\n"
-            f"del __course_probe__")
+    """The expression the kernel evaluates for one probe (a ``user_expressions`` entry, never a cell).
+
+    It evaluates to the probe's one line (:func:`course_utils.verdict_probes.probe_line`) for the
+    functions of the notebook's own namespace.
+    """
+    return (f"__import__('course_utils.verdict_probes').verdict_probes.probe_line("
+            f"{lesson!r}, {grade_id!r}, globals(), {int(seed)})")
 
 
 def read_values(text: str, grade_id: str) -> dict[str, Any] | None:
-    """The values a probe printed (the last line with its marker), read without running any code."""
-    prefix = f"{MARKER} {grade_id} "
-    lines = [line for line in text.splitlines() if line.startswith(prefix)]
-    if not lines or len(lines[-1]) > MAX_VALUES_BYTES * 4 // 3 + 64:
+    """The values of one probe's answer, read without running any code; None unless well formed.
+
+    ``text`` is exactly what the probe expression evaluated to: one line, its marker, this grade
+    id and the values. Anything else (another cell's line, more lines, a longer text) is refused.
+    """
+    if not isinstance(text, str) or len(text) > MAX_VALUES_BYTES * 4 // 3 + 64:
+        return None
+    found = re.fullmatch(rf"{re.escape(MARKER)} {re.escape(grade_id)} ([A-Za-z0-9+/=]+)\n?", text)
+    if found is None:
         return None
     try:
-        raw = base64.b64decode(lines[-1][len(prefix):].strip(), validate=True)
+        raw = base64.b64decode(found.group(1), validate=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             values = torch.load(io.BytesIO(raw), weights_only=True)
@@ -83,9 +98,9 @@ def read_values(text: str, grade_id: str) -> dict[str, Any] | None:
     return values if isinstance(values, dict) else None
 
 
-def judge(lesson: str, grade_id: str, seed: int, printed: str) -> Verdict:
-    """Judge what the kernel printed for one probe; anything unreadable or wrong fails."""
-    values = read_values(printed, grade_id)
+def judge(lesson: str, grade_id: str, seed: int, answer: str) -> Verdict:
+    """Judge one probe's answer (the text its expression evaluated to); anything unreadable or wrong fails."""
+    values = read_values(answer, grade_id)
     if values is None:
         return Verdict(grade_id, False, "the re-check received no readable values from the notebook")
     if "error" in values:
