@@ -62,10 +62,31 @@ def test_no_answer_or_hidden_test_line_outside_the_student_package(tree, secrets
     assert not leaks, f"expected no answer or hidden-test line in the student tree, found {leaks[:10]}"
 
 
-@pytest.mark.xfail(strict=False, reason="course_utils still ships reference answers of some exercises (issue 18, "
-                                        "item 2, the lessons' part); the failure lists them")
+# Lines of the student package that equal a line of some answer without giving that answer away, each with why.
+# Everything else the package holds must differ from every answer line (hints inside strings are not code).
+NOT_ANSWERS = {
+    ("course_utils/_validate.py", "if not isinstance(value, torch.Tensor):"):
+        "the course's own argument checking, the pattern lesson 01 teaches in its text",
+    ("course_utils/_validate.py", 'raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")'):
+        "the course's own argument checking, the pattern lesson 01 teaches in its text",
+    ("course_utils/checks/lesson02.py", "return (x - self.shift.to(x.dtype)) / self.scale.to(x.dtype)"):
+        "StandIn: a Scaler whose fit is wrong on purpose; the formula itself is in the lesson's text",
+    ("course_utils/checks/lesson02.py", "return x * self.scale.to(x.dtype) + self.shift.to(x.dtype)"):
+        "StandIn: a Scaler whose fit is wrong on purpose; the formula itself is in the lesson's text",
+    ("course_utils/checks/lesson02.py", "self.method = method"): "StandIn stores its argument",
+    ("course_utils/checks/lesson03.py", "n, n_classes = logits.shape"): "a check unpacking a shape",
+    ("course_utils/checks/lesson04.py", 'if task == "multiclass":'): "the check's input generator, per task",
+    ("course_utils/checks/lesson04.py", 'if task == "regression":'): "the check's input generator, per task",
+    ("course_utils/checks/lesson08/ddp.py", "return len(self.targets)"):
+        "IndexedDataset, lesson 08's instrument that records the indices each rank loads",
+    ("course_utils/checks/lesson08/ddp.py", "return self.features[index], self.targets[index]"):
+        "IndexedDataset, lesson 08's instrument that records the indices each rank loads",
+}
+
+
 def test_no_answer_or_hidden_test_line_in_the_student_package(tree, secrets):
-    leaks = [(path, line) for path, line in find_leaks(tree, secrets) if path.startswith(PACKAGE + "/")]
+    leaks = [(path, line) for path, line in find_leaks(tree, secrets)
+             if path.startswith(PACKAGE + "/") and (path, line) not in NOT_ANSWERS]
     assert not leaks, "expected no answer line in course_utils, found:\n" + "\n".join(f"{p}: {l}" for p, l in leaks)
 
 

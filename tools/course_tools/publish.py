@@ -122,7 +122,13 @@ def find_leaks(tree: Path, secrets: dict[str, set[str]]) -> list[tuple[str, str]
     leaks = []
     for path in sorted(p for p in Path(tree).rglob("*") if p.is_file() and ".git" not in p.relative_to(tree).parts):
         text = readable_text(path)
-        leaks += [(str(path.relative_to(tree)), line) for line in sorted(lines) if line in text]
+        if path.suffix == ".py":
+            # whole lines of code: a hint string that quotes part of an answer (shown to every student whose
+            # check fails) is teaching; a line of code equal to an answer's line is a leak
+            code = {candidate.strip() for candidate in text.splitlines()}
+            leaks += [(str(path.relative_to(tree)), line) for line in sorted(lines) if line in code]
+        else:
+            leaks += [(str(path.relative_to(tree)), line) for line in sorted(lines) if line in text]
     return leaks
 
 
