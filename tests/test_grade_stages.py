@@ -141,7 +141,8 @@ def test_fit_is_rechecked_on_its_own_with_reference_building_blocks():
     assert judge(LOOP, "ex3-tests", seed, text).passed, "a correct fit must not pay for train_one_epoch"
 
 
-FIT_VARIANTS_WITHOUT_A_TRACE_IN_VALUES = {"fit-model-not-moved", "fit-no-progress-bar"}  # the kernel's checks catch them
+FIT_VARIANTS_WITHOUT_A_TRACE_IN_VALUES = {  # on a CPU the values stay right: the kernel's checks catch them
+    "fit-model-not-moved", "fit-no-progress-bar", "fit-model-moved-every-epoch"}
 
 
 def test_fit_is_judged_with_stand_ins_that_are_no_answers():

@@ -33,6 +33,7 @@ from typing import Any
 
 import torch
 
+from course_tools.grade.bounded import short_text
 from course_utils.verdict_probes import MARKER, probes_for
 
 MAX_VALUES_BYTES = 8 * 2**20
@@ -104,7 +105,11 @@ def judge(lesson: str, grade_id: str, seed: int, answer: str) -> Verdict:
     if values is None:
         return Verdict(grade_id, False, "the re-check received no readable values from the notebook")
     if "error" in values:
-        return Verdict(grade_id, False, f"the re-check's call raised {str(values['error'])[:200]}")
+        error = short_text(values["error"])
+        if error.startswith("DistributedStartError"):  # the machine's problem, never the student's mistake
+            return Verdict(grade_id, False, f"the grading machine could not start the re-check's processes "
+                                            f"({error}): grade this student again with --student and --force")
+        return Verdict(grade_id, False, f"the re-check's call raised {error}")
     try:
         problem = judges_for(lesson)[grade_id](values, seed)
     except Exception as error:  # noqa: BLE001 - values of the wrong shape are a wrong answer
