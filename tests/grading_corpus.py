@@ -515,7 +515,8 @@ for path in [pathlib.Path("{secret_folder}") / "secret.txt", *pathlib.Path("/hom
         Case("empty-notebook-recipe",
              lambda release, source, ctx: as_bytes(empty_with_recipe(nbformat.from_dict(release), "ex1-dataset")),
              0.0, "tampered"),
-        *(Case(name, (lambda code, where: answered_with(lambda nb: prepend(nb, where, code)))(code, where), FULL)
+        *(Case(name, (lambda code, where: answered_with(lambda nb: prepend(nb, where, code)))(code, where), FULL,
+               "tampered" if name in EXFILTRATIONS_THE_SCAN_NAMES else "ok")
           for name, (code, where) in EXFILTRATIONS.items()),
     ]
 
@@ -643,6 +644,9 @@ def _leak(text):
             print(line[::-1])
             print(line.encode().hex())
 '''
+# A hook or a trace function is a construct the grader's source scan names (tampered); reading _ih or linecache is
+# not, and finds nothing secret either way: feedback never shows the instructor's hidden test.
+EXFILTRATIONS_THE_SCAN_NAMES = {"leak-raw-cell-hook", "leak-settrace"}
 EXFILTRATIONS = {  # name -> (code, the answer cell it opens: ex1's runs before the hidden test, ex3's after it)
     "leak-raw-cell-hook": (_LEAK + "get_ipython().events.register('pre_run_cell', lambda info: _leak(info.raw_cell))\n",
                            "ex1-dataset"),

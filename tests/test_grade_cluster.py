@@ -81,9 +81,9 @@ def test_a_class_graded_on_a_dask_cluster_gets_the_same_grades(tmp_path, cluster
 # --- one story for a timeout, wherever it runs ------------------------------------------------
 
 TIMEOUT_LESSON = "01_dataloader_batching"
-# Hangs only inside the hidden tests of exercise 3 (their loop leaves `hidden_seed` >= 31 in the notebook's
-# globals), so the timeout's traceback runs through hidden-test lines that feedback must never show.
-HANGS_IN_HIDDEN_TESTS = "    while globals().get('hidden_seed', 0) >= 31:\n        pass\n"
+# Hangs only on the running example's batch_sizes(1000, 64), which exercise 3's check cell calls after its
+# own checks: exercises 1 and 2 finish first and keep their points.
+HANGS_IN_THE_CHECK = "    while (n_samples, batch_size) == (1000, 64):\n        pass\n"
 
 
 def _timeout_class(root) -> None:
@@ -94,7 +94,7 @@ def _timeout_class(root) -> None:
     cell = next(c for c in loops.cells if c.get("id") == "ex3-batch-sizes")
     docstring = '    """The size of every batch in one epoch over `n_samples` samples."""\n'
     assert docstring in cell.source
-    cell.source = cell.source.replace(docstring, docstring + HANGS_IN_HIDDEN_TESTS)
+    cell.source = cell.source.replace(docstring, docstring + HANGS_IN_THE_CHECK)
     for student, notebook in (("full", full), ("loops", loops)):
         folder = root / "submitted" / student / TIMEOUT_LESSON
         folder.mkdir(parents=True)

@@ -23,7 +23,8 @@ import pytest
 from nbgrader.api import Gradebook
 
 from course_tools.export import CANVAS_COLUMNS
-from course_tools.grade.collect import LATE_MARKER, TIMESTAMP_FILE
+from course_tools.grade.attempts import attempts
+from course_tools.grade.collect import TIMESTAMP_FILE
 from course_tools.grade.report import GRADES_FILE
 from course_tools.notebooks import read_notebook
 from course_tools.sandbox import sandbox_problem
@@ -166,7 +167,8 @@ def test_grading_the_canvas_zip_maps_every_download_name(term):
     assert rows["doejane"]["status"] == "invalid" and "not on the roster" in rows["doejane"]["reason"]
     folders = {s: course / "submitted" / s / LESSON for s in ("mjones", "zmuller", "jgarcia")}
     assert all((f / TIMESTAMP_FILE).is_file() for f in folders.values())
-    assert {s for s, f in folders.items() if (f / LATE_MARKER).is_file()} == {"zmuller", "jgarcia"}
+    # each upload is kept as an attempt, with the late marker its download name carried
+    assert {s for s, f in folders.items() if attempts(f)[-1].late_marker} == {"zmuller", "jgarcia"}
 
 
 def test_formgrader_shows_the_graded_class_and_takes_a_manual_grade(term):
