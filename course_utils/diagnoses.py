@@ -20,6 +20,7 @@ the lesson catalogues are imported when :func:`catalogue` is first called.
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -50,17 +51,24 @@ FAMILIES = (
     "not-attempted",     # the answer cell still holds the starting code: no mistake to teach about
 )
 
-# Where each lesson's catalogue lives (a module with a CATALOGUE tuple of Diagnosis).
-CATALOGUE_MODULES: Mapping[str, str] = {
-    "01_dataloader_batching": "course_utils.checks.lesson01",
-    "02_normalization": "course_utils.checks.lesson02",
-    "03_forward_pass": "course_utils.checks.lesson03",
-    "04_loss": "course_utils.checks.lesson04",
-    "05_backward": "course_utils.checks.lesson05",
-    "06_optimizer_step": "course_utils.checks.lesson06",
-    "07_epoch_loop_gpu": "course_utils.loop_grader",
-    "08_loop_at_scale": "course_utils.checks.lesson08",
-}
+# Every lesson's visible checks and catalogue live in one place, found by name: the package (or
+# module) ``course_utils.checks.lessonNN``, whose ``CATALOGUE`` holds its diagnoses. A new lesson is
+# found without being registered anywhere.
+CHECKS_PACKAGE = "course_utils.checks"
+_LESSON_MODULE = re.compile(r"^lesson\d\d$")
+
+
+def checks_module(lesson: str) -> str:
+    """The module that holds ``lesson``'s checks and catalogue, e.g. ``course_utils.checks.lesson03``."""
+    return f"{CHECKS_PACKAGE}.lesson{lesson[:2]}"
+
+
+def lesson_modules() -> tuple[str, ...]:
+    """The name of every lesson's checks module, in lesson order (found on disk, none imported)."""
+    package = importlib.import_module(CHECKS_PACKAGE)
+    names = sorted(info.name for info in pkgutil.iter_modules(package.__path__) if _LESSON_MODULE.match(info.name))
+    return tuple(f"{CHECKS_PACKAGE}.{name}" for name in names)
+
 
 _CODE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _TAG = re.compile(r"\[([a-z0-9][a-z0-9-]*)\]\s*$")
@@ -85,6 +93,38 @@ class Diagnosis:
             raise ValueError(f"{self.code}: unknown family {self.family!r}; use one of {', '.join(FAMILIES)}")
         if not self.what or not self.hint:
             raise ValueError(f"{self.code}: a diagnosis needs both what went wrong and the fix")
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One graded exercise of a lesson: where its diagnoses belong.
+
+    A lesson's exercise module declares its mistakes as data beside the code that recognises them::
+
+        EXERCISE = Exercise("03_forward_pass", "ex2-tests", "Exercise 2 · Predict classes")
+        DIAGNOSES = EXERCISE.diagnoses(
+            ("predict-not-eval", "the forward pass inside predict ran in training mode",
+             "call model.eval() before the forward pass", "modes", "Predicting: `eval()` and `no_grad()`"),
+        )
+
+    Each entry is ``(code, what, hint, family)`` with an optional fifth item, the lesson section a
+    student should revisit (the exercise's heading when left out).
+    """
+
+    lesson: str
+    grade_id: str   # the exercise's test cell, e.g. "ex2-tests"
+    heading: str    # the exercise's heading in the notebook, e.g. "Exercise 2 · Predict classes"
+
+    def diagnoses(self, *entries: tuple[str, ...]) -> tuple[Diagnosis, ...]:
+        """The entries ``(code, what, hint, family[, section])`` as this exercise's diagnoses."""
+        made = []
+        for entry in entries:
+            if len(entry) not in (4, 5):
+                raise ValueError(f"a catalogue entry is (code, what, hint, family[, section]), got {entry!r}")
+            code, what, hint, family, *section = entry
+            made.append(Diagnosis(code, what, hint, family, lesson=self.lesson, exercise=self.grade_id,
+                                  section=section[0] if section and section[0] else self.heading))
+        return tuple(made)
 
 
 NOT_ATTEMPTED_CODE = "not-attempted"
@@ -122,6 +162,15 @@ def raise_diagnosis(diagnosis: Diagnosis, *, expected: Any, found: Any, subject:
     raise CheckFailed(format_failure(diagnosis, expected=expected, found=found, subject=subject, also=also))
 
 
+def fail_with(code: str, *, expected: Any, found: Any, subject: str = "", also: Iterable[str] = ()) -> NoReturn:
+    """Raise :class:`CheckFailed` naming the diagnosis ``code`` (and the codes ``also``) of the course's catalogue."""
+    diagnoses = catalogue()
+    if code not in diagnoses:
+        raise KeyError(f"no diagnosis has the code {code!r}: declare it in its exercise's DIAGNOSES")
+    raise_diagnosis(diagnoses[code], expected=expected, found=found, subject=subject,
+                    also=[diagnoses[other] for other in also])
+
+
 def codes_in(message: str) -> list[str]:
     """The diagnosis codes a failure message names: the main one first, then any ``also:`` lines."""
     codes = []
@@ -156,7 +205,7 @@ COURSE_WIDE: tuple[Diagnosis, ...] = (
 def catalogue() -> Mapping[str, Diagnosis]:
     """Every diagnosis of every lesson whose catalogue module exists, and the course-wide ones, by code."""
     found: list[Diagnosis] = list(COURSE_WIDE)
-    for module_name in CATALOGUE_MODULES.values():
+    for module_name in lesson_modules():
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as error:
@@ -169,7 +218,7 @@ def catalogue() -> Mapping[str, Diagnosis]:
 
 def forbidden_calls(lesson: str) -> tuple[ForbiddenCall, ...]:
     """The library calls ``lesson``'s exercises forbid (``FORBIDDEN_CALLS`` of its catalogue module)."""
-    module_name = CATALOGUE_MODULES.get(lesson)
-    if module_name is None:
+    module_name = checks_module(lesson)
+    if module_name not in lesson_modules():
         return ()
     return tuple(getattr(importlib.import_module(module_name), "FORBIDDEN_CALLS", ()))

@@ -269,11 +269,11 @@ def encode(values: Values) -> str:
 
 def probes_for(lesson: str) -> dict[str, Probe]:
     """The lesson's probes by grade id: those above, and the ``PROBES`` of the lesson's checks module."""
-    from course_utils.diagnoses import CATALOGUE_MODULES
+    from course_utils.diagnoses import checks_module, lesson_modules
 
     found = dict(PROBES.get(lesson, {}))
-    if lesson in CATALOGUE_MODULES:
-        found.update(getattr(importlib.import_module(CATALOGUE_MODULES[lesson]), "PROBES", {}))
+    if checks_module(lesson) in lesson_modules():
+        found.update(getattr(importlib.import_module(checks_module(lesson)), "PROBES", {}))
     return found
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
@@ -106,14 +107,39 @@ def missing_tool(reason: str) -> None:
     pytest.skip(reason)
 
 
-def solution_namespace(lesson: str, answer_cells: tuple[str, ...]) -> dict:
-    """The setup cell's imports and the solution's answer cells, run as a student would have typed them."""
-    cells = {cell.id: cell for cell in nbformat.read(str(ROOT / "solutions" / lesson / f"{lesson}.ipynb"),
-                                                     as_version=4).cells}
-    imports = "\n".join(line for line in cells["setup"].source.splitlines() if line.startswith(("import ", "from ")))
-    namespace: dict = {}
-    exec(imports, namespace)  # noqa: S102 - the lesson's own cells
-    for cell_id in answer_cells:
+def lesson_notebook(lesson: str, *, release: bool = False) -> NotebookNode:
+    """The lesson's source notebook (``solutions/``), or its student release (``notebooks/``)."""
+    folder = "notebooks" if release else "solutions"
+    return nbformat.read(str(ROOT / folder / lesson / f"{lesson}.ipynb"), as_version=4)
+
+
+def graded_cells(lesson: str) -> tuple[str, ...]:
+    """The grade ids of the lesson's test cells (graded, not answer cells), in notebook order."""
+    return tuple(cell.metadata.nbgrader.grade_id for cell in lesson_notebook(lesson).cells
+                 if cell.cell_type == "code" and is_grade(cell) and not is_solution(cell))
+
+
+def answer_cell_ids(lesson: str) -> tuple[str, ...]:
+    """The ids of the lesson's answer cells that hold code to grade (every solution cell but the quiz's)."""
+    return tuple(cell.id for cell in lesson_notebook(lesson).cells
+                 if cell.cell_type == "code" and is_solution(cell) and cell.id != "quiz-answers")
+
+
+def setup_imports(source: str) -> str:
+    """Only the import statements of a setup cell (no device picking, no folders, no printing)."""
+    tree = ast.parse(source)
+    return "\n".join(ast.unparse(node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom)))
+
+
+def solution_namespace(lesson: str, answer_cells: tuple[str, ...] | None = None, *, release: bool = False) -> dict:
+    """The setup cell's imports and the answer cells, run as a student would have typed them.
+
+    ``release=True`` runs the student's starting code instead (the stubs of ``notebooks/``).
+    """
+    cells = {cell.id: cell for cell in lesson_notebook(lesson, release=release).cells}
+    namespace: dict = {"__name__": "__main__"}
+    exec(setup_imports(cells["setup"].source), namespace)  # noqa: S102 - the lesson's own cells
+    for cell_id in answer_cells or answer_cell_ids(lesson):
         exec(student_answer(cells[cell_id]), namespace)  # noqa: S102
     return namespace
 

@@ -2,15 +2,21 @@
 
 import pytest
 
+from course_tools.release import find_lessons
+from tests.helpers import ROOT
+
 from course_utils.checks import CheckFailed
 from course_utils.diagnoses import (
-    CATALOGUE_MODULES,
     COURSE_WIDE,
     FAMILIES,
     Diagnosis,
+    Exercise,
     by_code,
     catalogue,
+    checks_module,
     codes_in,
+    fail_with,
+    lesson_modules,
     format_failure,
     raise_diagnosis,
 )
@@ -61,5 +67,33 @@ def test_every_catalogued_diagnosis_says_where_it_belongs():
         assert diagnosis.family in FAMILIES
         if code in course_wide:  # named by the grader for any exercise (not-attempted): no lesson of its own
             continue
-        assert diagnosis.lesson in CATALOGUE_MODULES, f"{code}: lesson {diagnosis.lesson!r}"
+        assert diagnosis.lesson in LESSONS, f"{code}: lesson {diagnosis.lesson!r}"
         assert diagnosis.exercise and diagnosis.section, f"{code}: exercise and section are needed for the report"
+
+
+LESSONS = find_lessons(ROOT)
+
+
+def test_every_lesson_has_its_checks_module_found_by_name():
+    assert lesson_modules() == tuple(checks_module(lesson) for lesson in LESSONS)
+
+
+def test_an_exercise_declares_its_diagnoses_as_data():
+    exercise = Exercise("03_forward_pass", "ex9-tests", "Exercise 9 · Example")
+    first, second = exercise.diagnoses(
+        ("example-one", "what went wrong", "the fix", "shapes"),
+        ("example-two", "what else went wrong", "another fix", "modes", "4 · A section"),
+    )
+    assert (first.lesson, first.exercise, first.section) == ("03_forward_pass", "ex9-tests", "Exercise 9 · Example")
+    assert second.section == "4 · A section" and second.family == "modes"
+    with pytest.raises(ValueError, match="code, what, hint, family"):
+        exercise.diagnoses(("too-short", "what", "hint"))
+
+
+def test_fail_with_names_a_catalogued_code_and_refuses_an_unknown_one():
+    code = next(code for code, diagnosis in catalogue().items() if diagnosis.lesson)
+    with pytest.raises(CheckFailed) as caught:
+        fail_with(code, expected="this", found="that", subject="f(x)")
+    assert codes_in(str(caught.value)) == [code] and "expected: this" in str(caught.value)
+    with pytest.raises(KeyError, match="no-such-code"):
+        fail_with("no-such-code", expected="", found="")

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from course_utils.checks.core import CheckFailed, remember_learner_error
+from course_utils.diagnoses import fail_with
 
 
 def call_learner(function: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, BaseException | None]:
@@ -31,3 +32,15 @@ def error_text(error: BaseException) -> str:
     text = f"{type(error).__name__}: {lines[0] if lines else ''}"[:300]
     remember_learner_error(text, error)
     return text
+
+
+def call_or_fail(code: str, function: Callable[..., Any], *args: Any, subject: str = "", **kwargs: Any) -> Any:
+    """``function(*args, **kwargs)``'s result; when the learner's code raises, fail naming the diagnosis ``code``.
+
+    The failure says the call was expected to finish, quotes the error in one line, and shows the
+    learner's own frames above the message.
+    """
+    result, error = call_learner(function, *args, **kwargs)
+    if error is not None:
+        fail_with(code, expected="the call finishes without an error", found=error_text(error), subject=subject)
+    return result

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import course_utils.checks.expected as stored
-from course_utils.diagnoses import CATALOGUE_MODULES
+from course_utils.diagnoses import lesson_modules
 
 Builder = Callable[[], Any]
 
@@ -24,7 +24,7 @@ Builder = Callable[[], Any]
 def builders(lessons: list[str] | None = None) -> dict[str, Builder]:
     """Every ``EXPECTED`` builder of the given lessons' judges modules (all lessons when None), by file name."""
     found: dict[str, Builder] = {}
-    for lesson in lessons or sorted(CATALOGUE_MODULES):
+    for lesson in lessons or [name.rpartition(".lesson")[2] for name in lesson_modules()]:
         try:
             module = importlib.import_module(f"course_tools.grade.judges.lesson{lesson[:2]}")
         except ModuleNotFoundError as error:

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from course_utils.diagnoses import CATALOGUE_MODULES, Diagnosis, catalogue
+from course_utils.diagnoses import Diagnosis, catalogue, lesson_modules
 
 UNKNOWN_FAMILY = "unknown"        # codes the catalogue does not hold
 UNEXPLAINED_FAMILY = "unexplained"  # points lost with no diagnosis named (a crash, an assert of the student's own)
@@ -37,7 +37,7 @@ def load_catalogue() -> Mapping[str, Diagnosis]:
         print(f"course report: the diagnosis catalogue failed to load ({error}); loading lesson by lesson",
               file=sys.stderr)
     found: dict[str, Diagnosis] = {}
-    for module_name in CATALOGUE_MODULES.values():
+    for module_name in lesson_modules():
         try:
             module = importlib.import_module(module_name)
         except Exception as error:  # noqa: BLE001 - same reason, one lesson at a time

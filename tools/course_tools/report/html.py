@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from html import escape
 from urllib.parse import quote
 
-from course_tools.report import figures
+from course_tools.report.figures import diagnosis_bars, family_trends, score_histogram
 from course_tools.report.across import CourseReport, LessonScore
 from course_tools.report.summary import ClassReport, Confusion, ExerciseSummary, Loss, StudentLine
 
@@ -95,7 +95,7 @@ def _scores(report: ClassReport) -> str:
     html = '<div class="tiles">' + "".join(f'<div class="tile{cls}">{_e(label)}<b>{_e(value)}</b></div>'
                                            for label, value, cls in tiles) + "</div>"
     if scores.graded:
-        html += _figure(figures.score_histogram(scores), "histogram of the graded students' scores",
+        html += _figure(score_histogram(scores), "histogram of the graded students' scores",
                         f"Scores of the {scores.graded} graded submissions; dashed line: the median.")
     else:
         html += '<p class="note">No submission could be graded.</p>'
@@ -108,7 +108,7 @@ def _exercise(exercise: ExerciseSummary, graded: int) -> str:
             f"full points: {exercise.full_points} of {graded} ({_pct(exercise.full_share)})</p>")
     if not exercise.diagnoses:
         return html + '<p class="note">Every graded student got full points.</p>'
-    html += _figure(figures.diagnosis_bars(exercise), f"bar chart of why students lost points in {exercise.title}",
+    html += _figure(diagnosis_bars(exercise), f"bar chart of why students lost points in {exercise.title}",
                     "Why students lost points here: each lost exercise counts for its main diagnosis.")
     rows = [[_diagnosis(c.code, c.what, c.known), str(c.students), _pct(c.share), _pts(c.points_lost)]
             for c in exercise.diagnoses]
@@ -204,7 +204,7 @@ def across_section(course: CourseReport) -> str:
     """The cross-lesson view: each family's trend (figure and numbers) and one line per student."""
     html = ""
     if course.families:
-        html += _figure(figures.family_trends(course), "line chart of diagnosis families across lessons",
+        html += _figure(family_trends(course), "line chart of diagnosis families across lessons",
                         "Share of each lesson's graded students who lost points to a family of mistakes "
                         "(no point: that lesson cannot diagnose the family).")
         rows = [[_e(trend.family)] + [f"{_pct(p.share)} ({p.students})" for p in trend.points]

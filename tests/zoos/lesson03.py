@@ -1,34 +1,21 @@
 """Lesson 03's bug zoo: student cells for MLP, predict and count_parameters, correct ones and typical mistakes.
 
-Each entry is the source of one exercise cell, so the same code runs through the check functions
-(tests/test_zoo_lesson03.py, in process) and through the lesson's real grade cells (in a kernel).
+Each entry is the source of one exercise cell: tests/test_zoos.py runs it through the lesson's real
+grade cells in a kernel, and tests/test_rechecks.py through the grader's re-check.
 A buggy entry names the diagnosis code its failure message must carry (course_utils.checks.lesson03).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from textwrap import dedent
+from dataclasses import replace
+from functools import partial
+
+from tests.zoos import Zoo, mutate, variant
 
 
-@dataclass(frozen=True)
-class Variant:
-    name: str
-    exercise: str  # the grade id of the test cell: "ex1-tests", "ex2-tests" or "ex3-tests"
-    source: str
-    bug: str | None = None  # None for a correct variant
-
-
-def mlp(name: str, body: str, bug: str | None = None) -> Variant:
-    return Variant(name, "ex1-tests", dedent(body).strip(), bug)
-
-
-def predictor(name: str, body: str, bug: str | None = None) -> Variant:
-    return Variant(name, "ex2-tests", dedent(body).strip(), bug)
-
-
-def counter(name: str, body: str, bug: str | None = None) -> Variant:
-    return Variant(name, "ex3-tests", dedent(body).strip(), bug)
+mlp = partial(variant, "ex1-tests")
+predictor = partial(variant, "ex2-tests")
+counter = partial(variant, "ex3-tests")
 
 
 CANONICAL_MLP = """
@@ -59,9 +46,6 @@ def count_parameters(model):
 """
 
 
-def mutate(source: str, old: str, new: str) -> str:
-    assert old in source, f"mutation target not found: {old!r}"
-    return source.replace(old, new)
 
 
 CORRECT = [
@@ -281,3 +265,11 @@ BUGGY = [
             return torch.tensor([p.numel() for p in model.parameters() if p.requires_grad]).sum()
     """, "count-not-int"),
 ]
+
+# What the grader's re-check says for some mistakes: the words a student needs to find the fix.
+REFUTED_WITH = {"no-relu": "out(relu(hidden(x)))", "hard-coded-sizes": "nn.Linear", "no-no-grad": "no_grad",
+                "mode-not-restored": "training mode", "argmax-dim0": "argmax(dim=1)", "frozen-counted": "trainable",
+                "returns-a-tensor": "not a Python int"}
+
+ZOO = Zoo("03_forward_pass", tuple(replace(entry, refuted_with=REFUTED_WITH.get(entry.name, ""))
+                                   for entry in CORRECT + BUGGY))
