@@ -33,13 +33,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Give each test a ``--dist loadgroup`` group: its file, or its file and lesson.
 
     A file's tests stay on one worker, so a module fixture is built once and ordered tests keep their
-    order. The runners that serve every lesson (tests/test_zoos.py, tests/test_rechecks.py) build
-    one kernel or namespace per lesson, so their tests are grouped by file and lesson, and the
-    lessons spread over the workers.
+    order. A runner that serves every lesson with one kernel or namespace per lesson (its module sets
+    ``GROUP_BY_LESSON = True``: tests/test_zoos.py, tests/test_rechecks.py) has its tests grouped by
+    file and lesson instead, so the lessons spread over the workers.
     """
     for item in items:
         group = item.nodeid.split("::")[0]
         lesson = getattr(getattr(item, "callspec", None), "params", {}).get("lesson")
-        if isinstance(lesson, str):
+        if isinstance(lesson, str) and getattr(item.module, "GROUP_BY_LESSON", False):
             group += f"::{lesson}"
         item.add_marker(pytest.mark.xdist_group(group))
