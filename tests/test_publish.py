@@ -74,9 +74,9 @@ NOT_ANSWERS = {
     ("course_utils/checks/lesson02.py", "return x * self.scale.to(x.dtype) + self.shift.to(x.dtype)"):
         "StandIn: a Scaler whose fit is wrong on purpose; the formula itself is in the lesson's text",
     ("course_utils/checks/lesson02.py", "self.method = method"): "StandIn stores its argument",
-    ("course_utils/checks/lesson03.py", "n, n_classes = logits.shape"): "a check unpacking a shape",
-    ("course_utils/checks/lesson04.py", 'if task == "multiclass":'): "the check's input generator, per task",
-    ("course_utils/checks/lesson04.py", 'if task == "regression":'): "the check's input generator, per task",
+    ("course_utils/checks/lesson03/ex2.py", "n, n_classes = logits.shape"): "a check unpacking a shape",
+    ("course_utils/checks/lesson04/ex2.py", 'if task == "multiclass":'): "the check's input generator, per task",
+    ("course_utils/checks/lesson04/ex2.py", 'if task == "regression":'): "the check's input generator, per task",
     ("course_utils/checks/lesson08/ddp.py", "return len(self.targets)"):
         "IndexedDataset, lesson 08's instrument that records the indices each rank loads",
     ("course_utils/checks/lesson08/ddp.py", "return self.features[index], self.targets[index]"):

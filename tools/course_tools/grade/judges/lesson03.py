@@ -1,7 +1,7 @@
 """Lesson 03's re-check judges: MLP, predict and count_parameters, against PyTorch.
 
-The scenarios come from :mod:`course_utils.checks.lesson03` (``mlp_scenario``, ``predict_scenario``,
-``count_scenario``). For the MLP, the probe loads the scenario's weights into the learner's two Linear
+The scenarios come from the lesson's exercise modules, ``course_utils.checks.lesson03.ex1`` to ``ex3``
+(``mlp_scenario``, ``predict_scenario``, ``count_scenario``). For the MLP, the probe loads the scenario's weights into the learner's two Linear
 layers, so the grader computes the logits Linear -> ReLU -> Linear itself. Tolerances are looser than
 the lesson's own checks, so that every correct style passes.
 """
@@ -15,13 +15,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from course_utils.checks import lesson03
-from course_utils.checks.lesson03 import count_scenario, mlp_scenario, predict_scenario, tiny_mlp_scenario
-
-
-def _close(found: Any, expected: torch.Tensor) -> bool:
-    return (type(found) is torch.Tensor and found.shape == expected.shape and found.is_floating_point()
-            and bool(torch.allclose(found.double(), expected.double(), rtol=1e-4, atol=1e-5)))
+from course_tools.grade.judges._compare import tensors_close
+from course_utils.checks.lesson03.common import CHECK_SEEDS
+from course_utils.checks.lesson03.ex1 import MLP_CHECKS, mlp_check_case, mlp_scenario, tiny_mlp_scenario
+from course_utils.checks.lesson03.ex2 import predict_scenario
+from course_utils.checks.lesson03.ex3 import count_scenario
 
 
 def judge_mlp(values: dict[str, Any], seed: int) -> str:
@@ -49,9 +47,9 @@ def _judge_mlp(values: dict[str, Any], scenario: dict[str, Any]) -> str:
     w1, b1, w2, b2 = scenario["weights"]
     x = scenario["x"]
     logits = torch.relu(x @ w1.T + b1) @ w2.T + b2
-    if not _close(values.get("logits"), logits):
+    if not tensors_close([values.get("logits")], [logits]):
         return f"MLP{sizes}(x) is not out(relu(hidden(x))) for a batch of {len(x)}"
-    if not _close(values.get("one"), logits[:1]):
+    if not tensors_close([values.get("one")], [logits[:1]]):
         return f"MLP{sizes} does not work on a batch of one sample"
     return ""
 
@@ -153,7 +151,7 @@ def _count(rule: Callable[[nn.Module], int], model: nn.Module) -> int | None:
 
 def _count_parameters_expected() -> dict[str, Any]:
     results = {}
-    for seed in lesson03.CHECK_SEEDS:
+    for seed in CHECK_SEEDS:
         models = list(count_scenario(seed).values())
         results[str(seed)] = {
             "expected": [sum(p.numel() for p in model.parameters() if p.requires_grad) for model in models],
@@ -163,7 +161,7 @@ def _count_parameters_expected() -> dict[str, Any]:
 
 def _predict_expected() -> dict[str, Any]:
     results = {}
-    for seed in lesson03.CHECK_SEEDS:
+    for seed in CHECK_SEEDS:
         net, x = predict_scenario(seed)
         with torch.no_grad():
             results[str(seed)] = {"logits": net.eval()(x).tolist()}
@@ -172,8 +170,8 @@ def _predict_expected() -> dict[str, Any]:
 
 def _mlp_expected() -> dict[str, Any]:
     results = {}
-    for seed in lesson03.MLP_CHECKS:
-        case = lesson03.mlp_check_case(seed)
+    for seed in MLP_CHECKS:
+        case = mlp_check_case(seed)
         w1, b1, w2, b2 = case["weights"]
         results[str(seed)] = {"logits": (torch.relu(case["x"] @ w1.T + b1) @ w2.T + b2).tolist()}
     return results

@@ -1,7 +1,7 @@
 """Lesson 04's re-check judges: the learner's cross_entropy and choose_loss, against PyTorch.
 
-The scenarios come from :mod:`course_utils.checks.lesson04` (``values_scenario``, ``stability_scenario``,
-``weights_scenario``, ``task_scenario``); the reference is ``F.cross_entropy`` and PyTorch's loss
+The scenarios come from the lesson's exercise modules, ``course_utils.checks.lesson04.ex1`` and ``ex2``
+(``values_scenario``, ``stability_scenario``, ``weights_scenario``, ``task_scenario``); the reference is ``F.cross_entropy`` and PyTorch's loss
 modules. Tolerances are looser than the lesson's own checks, so that every correct style passes.
 Whether PyTorch's own cross-entropy did the work cannot be seen in values and stays with the
 in-kernel checks.
@@ -16,22 +16,23 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from course_utils.checks import lesson04
-from course_utils.checks.lesson04 import (
+from course_tools.grade.judges._compare import tensor_close
+from course_utils.checks.lesson04.common import CHECK_SEEDS
+from course_utils.checks.lesson04.ex1 import (
+    MISTAKES,
     WEIGHT_OPTIONS,
+    Case,
+    stability_cases,
     stability_scenario,
-    task_scenario,
+    values_cases,
     values_scenario,
+    weights_cases,
     weights_scenario,
 )
+from course_utils.checks.lesson04.ex2 import TASKS, task_outputs, task_scenario
 
 _LOSSES = {"multiclass": (nn.CrossEntropyLoss, torch.int64), "regression": (nn.MSELoss, torch.float32),
            "binary": (nn.BCEWithLogitsLoss, torch.float32)}
-
-
-def _close(found: Any, expected: torch.Tensor, rtol: float, atol: float) -> bool:
-    return (type(found) is torch.Tensor and found.shape == expected.shape and found.is_floating_point()
-            and bool(torch.allclose(found.double(), expected.double(), rtol=rtol, atol=atol)))
 
 
 def _reference(logits: torch.Tensor, targets: torch.Tensor, **options: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -54,11 +55,11 @@ def _plain(case: dict[str, Any], logits: torch.Tensor, targets: torch.Tensor, **
     found = case.get("loss")
     if not (type(found) is torch.Tensor and found.shape == ()):
         return f"{what} did not return a 0-dim tensor"
-    if not _close(found, loss, rtol, atol):
+    if not tensor_close(found, loss, rtol=rtol, atol=atol):
         return f"{what} gave {found.item():.6g}, F.cross_entropy gives {loss.item():.6g}"
     if found.dtype != logits.dtype:
         return f"{what} returned a {found.dtype} loss"
-    if not _close(case.get("grad"), grad, 1e-4, 1e-6):
+    if not tensor_close(case.get("grad"), grad, rtol=1e-4, atol=1e-6):
         return f"the gradient of {what} differs from F.cross_entropy's (or autograd cannot reach the logits)"
     return ""
 
@@ -92,7 +93,7 @@ def judge_stability(values: dict[str, Any], seed: int) -> str:
             return f"{what} is not finite ({found.item()}), F.cross_entropy gives {reference.item():.6g}"
         # a few rounding steps of the dtype at the size of the largest logit
         atol = 16 * torch.finfo(logits.dtype).eps * float(logits.abs().max()) + 1e-5
-        if not _close(found, reference, 1e-5, atol):
+        if not tensor_close(found, reference, rtol=1e-5, atol=atol):
             return f"{what} gave {found.item():.6g}, F.cross_entropy gives {reference.item():.6g}"
         grad = case.get("grad")
         if grad is not None and not (type(grad) is torch.Tensor and bool(torch.isfinite(grad).all())):
@@ -132,7 +133,7 @@ def judge_choose_loss(values: dict[str, Any], seed: int) -> str:
         if found.get("dtype") != str(dtype):
             return f"{name} asks for targets of dtype {found.get('dtype')}, not {dtype}"
         expected = loss_class()(outputs, targets.to(dtype))
-        if not _close(found.get("loss"), expected, 1e-4, 1e-5):
+        if not tensor_close(found.get("loss"), expected):
             return f"the loss module of {name} does not compute what nn.{loss_class.__name__}() computes"
         if found.get("fresh") is not True:
             return f"{name} returns the same loss object at every call"
@@ -145,7 +146,7 @@ JUDGES = {"ex1-values-tests": judge_values, "ex1-stability-tests": judge_stabili
 
 # --- the visible checks' expected results (course_utils/checks/expected/lesson04-*.json) -----------------
 # For each case of a check: F.cross_entropy's loss, its gradient on the logits, the per-sample losses, and the
-# values of the typical mistakes ([index in lesson04.MISTAKES, value]), most specific first.
+# values of the typical mistakes ([index in MISTAKES, value]), most specific first.
 
 def _value_mistakes(logits: torch.Tensor, targets: torch.Tensor) -> list[tuple[str, str, torch.Tensor]]:
     """(code, what the result equals, value) for each typical mistake in the plain cross-entropy."""
@@ -238,7 +239,7 @@ _LOOKALIKES: dict[str, tuple[tuple[str, str, Callable[[torch.Tensor, torch.Tenso
 }
 
 
-def _case_results(case: lesson04.Case) -> dict[str, Any]:
+def _case_results(case: Case) -> dict[str, Any]:
     logits, targets, options = case
     options = {k: v for k, v in options.items() if v is not None and (k != "label_smoothing" or v)}
     loss, grad = _reference(logits, targets, **options)
@@ -248,7 +249,7 @@ def _case_results(case: lesson04.Case) -> dict[str, Any]:
         mistakes = _value_mistakes(logits, targets)
     return {"loss": loss.item(), "grad": _short(grad), "per_sample": _short(F.cross_entropy(
                 logits, targets, reduction="none", **options)),
-            "mistakes": [[lesson04.MISTAKES.index((code, equals)), float(f"{float(value):.10g}")]
+            "mistakes": [[MISTAKES.index((code, equals)), float(f"{float(value):.10g}")]
                          for code, equals, value in mistakes]}
 
 
@@ -258,29 +259,29 @@ def _short(values: torch.Tensor) -> list[Any]:
         [_short(row) for row in values]
 
 
-def _loss_only(case: lesson04.Case) -> dict[str, Any]:
+def _loss_only(case: Case) -> dict[str, Any]:
     """A stability row: the check compares the loss (and per-sample losses, for a result of the wrong shape)."""
     logits, targets, _ = case
     return {"loss": F.cross_entropy(logits, targets).item(),
             "per_sample": _short(F.cross_entropy(logits, targets, reduction="none"))}
 
 
-def _cases_expected(kind: str, build: Callable[[int], list[lesson04.Case]],
+def _cases_expected(kind: str, build: Callable[[int], list[Case]],
                     loss_only: Callable[[int], bool] = lambda index: False) -> Any:
     """The builder of a check's stored results: each case in full, or its loss only where the check needs no more."""
     def expected() -> dict[str, Any]:
         return {str(seed): [_loss_only(case) if loss_only(index) else _case_results(case)
-                            for index, case in enumerate(build(seed))] for seed in lesson04.CHECK_SEEDS[kind]}
+                            for index, case in enumerate(build(seed))] for seed in CHECK_SEEDS[kind]}
     return expected
 
 
 def _choose_loss_expected() -> dict[str, Any]:
     results = {}
-    for seed in lesson04.CHECK_SEEDS["choose"]:
+    for seed in CHECK_SEEDS["choose"]:
         per_task = {}
-        for index, task in enumerate(lesson04.TASKS):
+        for index, task in enumerate(TASKS):
             loss_class, dtype = _LOSSES[task]
-            outputs, targets = lesson04._task_probe(task, seed + index)
+            outputs, targets = task_outputs(task, seed + index)
             per_task[task] = {"loss": loss_class.__name__, "dtype": str(dtype).removeprefix("torch."),
                               "value": loss_class()(outputs, targets.to(dtype)).item(),
                               "lookalikes": [[code, name, float(rule(outputs, targets))]
@@ -289,7 +290,7 @@ def _choose_loss_expected() -> dict[str, Any]:
     return results
 
 
-EXPECTED = {"lesson04-values": _cases_expected("values", lesson04.values_cases, lambda index: index == 1),
-            "lesson04-stability": _cases_expected("stability", lesson04.stability_cases, lambda index: index > 0),
-            "lesson04-weights": _cases_expected("weights", lesson04.weights_cases),
+EXPECTED = {"lesson04-values": _cases_expected("values", values_cases, lambda index: index == 1),
+            "lesson04-stability": _cases_expected("stability", stability_cases, lambda index: index > 0),
+            "lesson04-weights": _cases_expected("weights", weights_cases),
             "lesson04-choose-loss": _choose_loss_expected}
