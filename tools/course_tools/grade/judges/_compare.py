@@ -20,3 +20,10 @@ def tensors_close(found: Any, expected: list[torch.Tensor]) -> bool:
 def close(found: Any, expected: float) -> bool:
     """``found`` is a float close to ``expected``."""
     return type(found) is float and math.isclose(found, expected, rel_tol=1e-4, abs_tol=1e-5)
+
+
+def tensor_close(found: Any, expected: torch.Tensor, *, rtol: float = TOLERANCE["rtol"],
+                 atol: float = TOLERANCE["atol"]) -> bool:
+    """``found`` is one float tensor of ``expected``'s shape, close to it within ``rtol`` and ``atol``."""
+    return (type(found) is torch.Tensor and found.shape == expected.shape and found.is_floating_point()
+            and bool(torch.allclose(found.double(), expected.double(), rtol=rtol, atol=atol)))
