@@ -15,7 +15,7 @@ from course_utils.checks.learner import call_learner, error_text
 from course_utils.diagnoses import codes_in
 from tests.helpers import execute, grade_cells
 
-COURSE_FILES = ("course_utils", "lesson06.py", "core.py", "learner.py", "diagnoses.py", "loop_grader.py")
+COURSE_FILES = ("course_utils", "lesson06/", "core.py", "learner.py", "diagnoses.py", "loop_grader.py")
 
 NO_ZERO_GRAD = '''
 def train_step(model, xb, yb, criterion, optimizer):

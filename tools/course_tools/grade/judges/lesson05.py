@@ -1,7 +1,7 @@
 """Lesson 05's re-check judges: numerical_gradient, relative_error, cross_entropy_grad and accumulated_grad.
 
-The scenarios come from :mod:`course_utils.checks.lesson05` (``gradient_scenario``,
-``relative_error_scenario``, ``ce_grad_scenario``, ``accumulate_scenario``); the references are the
+The scenarios come from the exercise modules of :mod:`course_utils.checks.lesson05` (``ex1.gradient_scenario``,
+``ex1.relative_error_scenario``, ``ex2.ce_grad_scenario``, ``ex3.accumulate_scenario``); the references are the
 central difference computed in float64, the formula of relative_error in float64, and autograd.
 Tolerances are looser than the lesson's own checks, so that every correct style passes. Whether
 autograd did work the exercise asks to do by hand cannot be seen in values and stays with the
@@ -20,21 +20,19 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
-from course_utils.checks.lesson05 import (
-    CHECK_SEEDS,
+from course_tools.grade.judges._compare import tensor_close
+from course_utils.checks.lesson05.common import CHECK_SEEDS
+from course_utils.checks.lesson05.ex1 import (
     TINY_PAIR,
     CoupledFunction,
-    accumulate_check_inputs,
-    accumulate_scenario,
-    ce_check_inputs,
-    ce_grad_scenario,
     check_function,
-    counting_loss,
     gradient_check_inputs,
     gradient_scenario,
     relative_error_inputs,
     relative_error_scenario,
 )
+from course_utils.checks.lesson05.ex2 import ce_check_inputs, ce_grad_scenario
+from course_utils.checks.lesson05.ex3 import accumulate_check_inputs, accumulate_scenario, counting_loss
 
 
 def central_difference(f: Callable[[torch.Tensor], Any], x: torch.Tensor, eps: float, *,
@@ -52,11 +50,6 @@ def central_difference(f: Callable[[torch.Tensor], Any], x: torch.Tensor, eps: f
         flat_point[i] = original
         flat_grad[i] = (plus - base) / eps if one_sided else (plus - minus) / (2 * eps)
     return grad
-
-
-def _close(found: Any, expected: torch.Tensor, rtol: float, atol: float) -> bool:
-    return (type(found) is torch.Tensor and found.shape == expected.shape and found.is_floating_point()
-            and bool(torch.allclose(found.double(), expected.double(), rtol=rtol, atol=atol)))
 
 
 def _list(values: dict[str, Any], key: str, count: int) -> list[Any] | None:
@@ -81,7 +74,7 @@ def judge_gradient_checker(values: dict[str, Any], seed: int) -> str:
         if not (type(result) is torch.Tensor and result.shape == x.shape and result.dtype == torch.float64):
             return f"{where} did not return a float64 tensor of x's shape"
         expected = central_difference(CoupledFunction(weights.double(), as_float=True), x, 1e-6 if eps is None else eps)
-        if not _close(result, expected, 1e-5, 1e-6):
+        if not tensor_close(result, expected, rtol=1e-5, atol=1e-6):
             return f"{where} differs from the central difference (f(x + eps·e_i) - f(x - eps·e_i)) / (2·eps)"
     errors = _list(values, "errors", 4)
     if errors is None:
@@ -125,7 +118,7 @@ def judge_ce_grad(values: dict[str, Any], seed: int) -> str:
         if not bool(torch.isfinite(result).all()):
             return f"{where} returned values that are not finite"
         rtol, atol = (1e-6, 1e-9) if logits.dtype == torch.float64 else (1e-4, 1e-6)
-        if not _close(result, _autograd_ce(logits, targets), rtol, atol):
+        if not tensor_close(result, _autograd_ce(logits, targets), rtol=rtol, atol=atol):
             return f"{where} differs from autograd's gradient, (softmax - one_hot) / N"
     return ""
 
@@ -138,12 +131,14 @@ def judge_accumulated_grad(values: dict[str, Any], seed: int) -> str:
         return "the re-check did not get one result per call"
     for found, (inputs, w, times) in zip(cases, scenario):
         where = f"accumulated_grad with times={times} and a {w.dtype} w"
-        if not (_close(found.get("w"), w, 0.0, 0.0) and _close(found.get("w_grad"), torch.full_like(w, 0.5), 0.0, 0.0)):
+        old_grad = torch.full_like(w, 0.5)
+        if not (tensor_close(found.get("w"), w, rtol=0.0, atol=0.0)
+                and tensor_close(found.get("w_grad"), old_grad, rtol=0.0, atol=0.0)):
             return f"{where} changed w or w.grad"
         leaf = w.clone().requires_grad_(True)
         single = torch.autograd.grad(counting_loss(inputs)(leaf), leaf)[0]
         result = found.get("gradient")
-        if not _close(result, times * single, 1e-4, 1e-6):
+        if not tensor_close(result, times * single, rtol=1e-4, atol=1e-6):
             return f"{where} did not return {times} × the gradient of one call"
         if result.dtype != w.dtype:
             return f"{where} returned {result.dtype}, not {w.dtype}"

@@ -1,10 +1,10 @@
 """Lesson 06's re-check judges: the learner's ManualSGD and train_step, against torch.optim.SGD.
 
-The scenarios come from :mod:`course_utils.checks.lesson06` (``sgd_scenario``, ``train_step_scenario``);
-the reference is ``torch.optim.SGD`` run on the same problems. Tolerances are looser than the
-lesson's own checks, so that every correct style passes. Whether torch.optim did the work, and in
-which order train_step called zero_grad, backward and step when the values do not show it, stays
-with the in-kernel checks.
+The scenarios come from the exercise modules of :mod:`course_utils.checks.lesson06` (``ex1.sgd_scenario``,
+``ex2.train_step_scenario``); the reference is ``torch.optim.SGD`` run on the same problems.
+Tolerances are looser than the lesson's own checks, so that every correct style passes. Whether
+torch.optim did the work, and in which order train_step called zero_grad, backward and step when
+the values do not show it, stays with the in-kernel checks.
 
 ``EXPECTED`` computes what the visible checks compare with for their fixed inputs: torch.optim.SGD's
 trajectories, the final parameters of the usual wrong update rules (so the check can name the one a
@@ -20,24 +20,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from course_utils.checks.lesson06 import (
-    CHECK_SEEDS,
-    CHECK_SETTINGS,
-    CHECK_STEPS,
-    TRAIN_STEPS,
-    sgd_check_inputs,
-    sgd_scenario,
-    sgd_step_loss,
-    train_step_check_inputs,
-    train_step_scenario,
-)
-
-
-def _same(found: Any, expected: list[torch.Tensor], rtol: float = 1e-4, atol: float = 1e-5) -> bool:
-    return (isinstance(found, list) and len(found) == len(expected)
-            and all(type(f) is torch.Tensor and f.shape == e.shape and f.is_floating_point()
-                    and bool(torch.allclose(f.double(), e.double(), rtol=rtol, atol=atol))
-                    for f, e in zip(found, expected)))
+from course_tools.grade.judges._compare import tensors_close
+from course_utils.checks.lesson06.common import CHECK_SEEDS
+from course_utils.checks.lesson06.ex1 import CHECK_SETTINGS, CHECK_STEPS, sgd_check_inputs, sgd_scenario, sgd_step_loss
+from course_utils.checks.lesson06.ex2 import TRAIN_STEPS, train_step_check_inputs, train_step_scenario
 
 
 def _torch_run(start: list[torch.Tensor], data: list[torch.Tensor], steps: int,
@@ -57,7 +43,7 @@ def _torch_run(start: list[torch.Tensor], data: list[torch.Tensor], steps: int,
 
 def _trajectory_matches(found: Any, expected: list[list[torch.Tensor]]) -> bool:
     return isinstance(found, list) and len(found) == len(expected) and all(
-        _same(f, e) for f, e in zip(found, expected))
+        tensors_close(f, e) for f, e in zip(found, expected))
 
 
 def judge_manual_sgd(values: dict[str, Any], seed: int) -> str:
@@ -83,11 +69,11 @@ def judge_manual_sgd(values: dict[str, Any], seed: int) -> str:
     expected = [_torch_run(begin, problem, steps, settings)[0][-1]
                 for begin, problem in ((start, data), (other_start, other_data))]
     if not (isinstance(interleaved, list) and len(interleaved) == 2
-            and all(_same(f, e) for f, e in zip(interleaved, expected))):
+            and all(tensors_close(f, e) for f, e in zip(interleaved, expected))):
         return "two ManualSGD optimizers stepped in turn do not each follow their own torch.optim.SGD trajectory"
     lr, momentum, weight_decay = settings
     used = start[0] - lr * (2 * start[0] + weight_decay * start[0])
-    if not _same(values.get("none_grad"), [used, start[1]]):
+    if not tensors_close(values.get("none_grad"), [used, start[1]]):
         return "ManualSGD.step() moved a parameter whose .grad is None (or took a wrong first step)"
     if values.get("cleared") != [True, True]:
         return "ManualSGD.zero_grad() left a gradient behind"
@@ -114,7 +100,7 @@ def judge_train_step(values: dict[str, Any], seed: int) -> str:
             return f"call {call} of train_step returned {found!r}, not a Python float"
         if not math.isclose(found, loss, rel_tol=1e-4, abs_tol=1e-6):
             return f"call {call} of train_step returned {found:.6f}, the batch's loss before the step is {loss:.6f}"
-    if not _same(values.get("parameters"), [p.detach() for p in net.parameters()]):
+    if not tensors_close(values.get("parameters"), [p.detach() for p in net.parameters()]):
         return f"the parameters after {len(batches)} calls of train_step differ from a correct loop's"
     return ""
 
