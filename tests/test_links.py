@@ -1,6 +1,7 @@
 """Launch anywhere: one repository address, Colab and Binder links from it, Binder and lab set-up."""
 
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -77,3 +78,40 @@ def test_ci_installs_chromium_and_bubblewrap_only_when_missing():
     assert "command -v chromium" in ci and "command -v bwrap" in ci
     assert "apt-get update" in ci and "apt-get install -y" in ci
     assert ci.index("apt-get install") < ci.index("make test")
+
+
+# --- the contributor docs lead somewhere: every relative link, and every file they name, exists ---------
+
+DOCS = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+COURSE_PATH = re.compile(r"(?<![\w/.-])((?:course_utils|tools|tests|solutions|notebooks|docs)/[\w./-]*)")
+TEMPLATE = re.compile(r"NN|exN|09|99")  # lessonNN, exN.py, the recipe's lesson 09 and the test's lesson 99
+
+
+def prose(page: Path) -> str:
+    """The page without its code: code blocks and inline code hold no links."""
+    return re.sub(r"`[^`\n]*`", "", re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S))
+
+
+def anchors(page: Path) -> set[str]:
+    """The anchors GitHub gives the page's headings."""
+    headings = re.findall(r"^#+\s+(.+)$", page.read_text(encoding="utf-8"), re.M)
+    return {re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-") for heading in headings}
+
+
+@pytest.mark.parametrize("page", DOCS, ids=lambda page: str(page.relative_to(ROOT)))
+def test_relative_links_of_the_docs_resolve(page):
+    for target in LINK.findall(prose(page)):
+        if re.match(r"^[a-z]+:", target):
+            continue
+        file, _, anchor = target.partition("#")
+        resolved = (page.parent / file).resolve() if file else page
+        assert resolved.exists(), f"{page.name}: {target} leads nowhere"
+        assert not anchor or anchor in anchors(resolved), f"{page.name}: no heading for #{anchor}"
+
+
+@pytest.mark.parametrize("page", [ROOT / "CONTRIBUTING.md", ROOT / "docs" / "architecture.md"], ids=lambda page: page.name)
+def test_the_files_the_contributor_docs_name_exist(page):
+    named = {path.rstrip(".") for path in COURSE_PATH.findall(page.read_text(encoding="utf-8"))}
+    missing = sorted(path for path in named if not TEMPLATE.search(path) and not (ROOT / path).exists())
+    assert named and not missing, f"{page.name} names files that are not there: {missing}"
