@@ -3,9 +3,8 @@
 The scenarios come from the student package's exercise modules (``course_utils.checks.lesson02.ex1``:
 ``scaler_scenario``; ``.ex2``: ``splits_scenario``); the reference is ``reference_scale`` here, the same numbers
 as scikit-learn's scalers. Exercise 2 runs with the course's stand-in Scaler (``StandIn`` there), so it is
-judged on its own. Tolerances are
-looser than the lesson's own checks, so that every correct style passes. Whether scikit-learn did the
-work cannot be seen in values and stays with the in-kernel checks.
+judged on its own. Tolerances are looser than the lesson's own checks, so that every correct style passes.
+Whether scikit-learn did the work cannot be seen in values and stays with the in-kernel checks.
 """
 
 from __future__ import annotations
@@ -73,7 +72,7 @@ def _formula_mistakes(method: str, fit_on: torch.Tensor,
 def _agrees(found: Any, expected: torch.Tensor, *, same_dtype: bool = False) -> bool:
     """``found`` is a float tensor of ``expected``'s shape with its values (and, if asked, its dtype); a float64
     answer is held to float64's precision, so that an epsilon added to every scale shows."""
-    precise = dict(rtol=1e-6, atol=1e-8) if getattr(found, "dtype", None) == torch.float64 else {}
+    precise = dict(rtol=1e-6, atol=1e-8) if type(found) is torch.Tensor and found.dtype == torch.float64 else {}
     return tensor_close(found, expected, same_dtype=same_dtype, **precise)
 
 
