@@ -38,7 +38,7 @@ from course_utils.checks.lesson02.common import (
 )
 from course_utils.diagnoses import Exercise, ForbiddenCall, fail_with
 
-EXERCISE = Exercise(LESSON, "ex1-tests", "Exercise 1 · A Scaler of your own")
+EXERCISE = Exercise(LESSON, "ex1-tests", "Exercise 1 · A `Scaler`")
 DIAGNOSES = EXERCISE.diagnoses(
     ("scaler-crashed", "the Scaler raised an exception",
      "Scaler(method) with method 'minmax' or 'standard'; fit(x) returns self; transform(x) and "
