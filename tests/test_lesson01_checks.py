@@ -1,4 +1,6 @@
-"""Lesson 01's checks without a kernel: every zoo variant on several seeds, and no side effects."""
+"""Lesson 01's checks without a kernel: every zoo variant on several seeds, no side effects, and what the
+re-check's probes send (the zoo's runs through the grade cells and the re-check: tests/test_zoos.py,
+tests/test_rechecks.py)."""
 
 import linecache
 
@@ -9,7 +11,11 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from course_utils.checks import CheckFailed, lesson01
 from course_utils.data import make_course_data
 from course_utils.diagnoses import catalogue, codes_in
-from tests.zoo_lesson01 import BUGGY, CORRECT
+from course_utils.verdict_probes import probes_for
+from tests.helpers import solution_namespace
+from tests.zoos.lesson01 import ZOO
+
+CORRECT, BUGGY = ZOO.correct, ZOO.buggy
 
 CHECKS = {"ex1-tests": ("CourseDataset", lesson01.check_course_dataset),
           "ex2-tests": ("make_loader", lesson01.check_make_loader),
@@ -56,6 +62,7 @@ def test_the_catalogue_is_complete_and_placed():
                for d in lesson01.CATALOGUE)
     named = {v.bug for v in BUGGY}
     assert named <= codes
+    assert all(lesson01.DIAGNOSES[v.bug].exercise == v.exercise for v in BUGGY), "each mistake in its own exercise"
 
 
 def test_the_loader_check_leaves_the_global_random_state_alone():
@@ -81,4 +88,19 @@ def test_a_seed_without_stored_results_is_a_clear_error():
 
 
 def test_the_student_package_computes_no_batch_sizes_or_orders_of_its_own():
-    assert not any(hasattr(lesson01, name) for name in ("_expected_sizes", "_reference_order", "_PATTERNS"))
+    for module in (lesson01, lesson01.common, lesson01.ex1, lesson01.ex2, lesson01.ex3):
+        assert not any(hasattr(module, name) for name in ("_expected_sizes", "_reference_order", "_PATTERNS"))
+
+
+def test_the_one_sample_dataset_and_the_edge_cases_are_rechecked():
+    solution = solution_namespace(ZOO.lesson)
+    values = probes_for(ZOO.lesson)["ex1-tests"](solution, 5)
+    assert [d["length"] for d in values["datasets"]][-1] == 1
+    assert all(error[0] in ("TypeError", "ValueError") and error[1] for error in values["errors"])
+    sizes = probes_for(ZOO.lesson)["ex3-tests"](solution, 5)["sizes"]
+    assert [] in sizes and any(set(s) == {1} for s in sizes if s)
+
+
+def test_the_probe_sends_values_only():
+    values = probes_for(ZOO.lesson)["ex2-tests"](solution_namespace(ZOO.lesson), 5)
+    assert all(type(i) is int for i in values["unseeded"]) and type(values["second-epoch"]) is list

@@ -1,4 +1,6 @@
-"""Lesson 02's checks without a kernel: every zoo variant on several seeds and sizes, and no side effects."""
+"""Lesson 02's checks without a kernel: every zoo variant on several seeds and sizes, no side effects, and what
+the re-check's probe sends (the zoo's runs through the grade cells and the re-check: tests/test_zoos.py,
+tests/test_rechecks.py)."""
 
 import linecache
 
@@ -6,9 +8,15 @@ import pytest
 import torch
 
 from course_utils.checks import CheckFailed, lesson02
+from course_utils.checks.lesson02.common import seeded_data, seeded_splits
+from course_utils.checks.lesson02.ex1 import _matches, fingerprint
 from course_utils.data import VALIDATION_SEED, make_course_data
 from course_utils.diagnoses import catalogue, codes_in
-from tests.zoo_lesson02 import BUGGY, CORRECT
+from course_utils.verdict_probes import probes_for
+from tests.helpers import solution_namespace
+from tests.zoos.lesson02 import ZOO
+
+CORRECT, BUGGY = ZOO.correct, ZOO.buggy
 
 SIZES = ((4, 37, 6), (1, 9, 3), (2, 50, 7), (7, 12, 4))  # lesson02.SCALER_CHECKS: their results are stored
 
@@ -57,6 +65,7 @@ def test_the_catalogue_is_complete_and_placed():
     assert known <= set(catalogue())
     assert all(d.lesson == lesson02.LESSON and d.exercise in ("ex1-tests", "ex2-tests") for d in lesson02.CATALOGUE)
     assert {v.bug for v in BUGGY} <= known
+    assert all(lesson02.DIAGNOSES[v.bug].exercise == v.exercise for v in BUGGY), "each mistake in its own exercise"
 
 
 def test_checks_hand_learner_code_copies_only():
@@ -73,20 +82,26 @@ def test_the_reference_matches_scikit_learn():
     from course_tools.grade.judges.lesson02 import reference_scale
 
     sklearn = pytest.importorskip("sklearn.preprocessing")
-    train, valid = lesson02._splits(3, 40, 6)
+    train, valid = seeded_splits(3, 40, 6)
     for method, scaler in (("minmax", sklearn.MinMaxScaler), ("standard", sklearn.StandardScaler)):
         expected = torch.from_numpy(scaler().fit(train.numpy()).transform(valid.numpy()))
         assert torch.allclose(reference_scale(method, train, valid), expected, rtol=1e-10, atol=1e-12)
 
 
 def test_the_student_package_holds_no_reference_scaler():
-    assert not hasattr(lesson02, "reference_scale") and not hasattr(lesson02, "ReferenceScaler")
+    for module in (lesson02, lesson02.common, lesson02.ex1, lesson02.ex2):
+        assert not hasattr(module, "reference_scale") and not hasattr(module, "ReferenceScaler"), module.__name__
 
 
 def test_a_fingerprint_tells_close_tables_from_different_ones():
-    table = lesson02._data(5, 11, 4)
-    entry = lesson02.fingerprint(table)
-    assert lesson02._matches(table * (1 + 1e-9), entry)
+    table = seeded_data(5, 11, 4)
+    entry = fingerprint(table)
+    assert _matches(table * (1 + 1e-9), entry)
     nudged = table.clone()
     nudged[3, 2] += 1e-4 * (1 + abs(float(nudged[3, 2])))
-    assert not lesson02._matches(nudged, entry) and not lesson02._matches(table[:-1], entry)
+    assert not _matches(nudged, entry) and not _matches(table[:-1], entry)
+
+
+def test_the_probe_sends_values_only():
+    values = probes_for(ZOO.lesson)["ex2-tests"](solution_namespace(ZOO.lesson), 5)
+    assert type(values["minmax"]["valid"]) is torch.Tensor and type(values["minmax"]["unchanged"]) is bool

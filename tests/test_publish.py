@@ -69,11 +69,11 @@ NOT_ANSWERS = {
         "the course's own argument checking, the pattern lesson 01 teaches in its text",
     ("course_utils/_validate.py", 'raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")'):
         "the course's own argument checking, the pattern lesson 01 teaches in its text",
-    ("course_utils/checks/lesson02.py", "return (x - self.shift.to(x.dtype)) / self.scale.to(x.dtype)"):
+    ("course_utils/checks/lesson02/ex2.py", "return (x - self.shift.to(x.dtype)) / self.scale.to(x.dtype)"):
         "StandIn: a Scaler whose fit is wrong on purpose; the formula itself is in the lesson's text",
-    ("course_utils/checks/lesson02.py", "return x * self.scale.to(x.dtype) + self.shift.to(x.dtype)"):
+    ("course_utils/checks/lesson02/ex2.py", "return x * self.scale.to(x.dtype) + self.shift.to(x.dtype)"):
         "StandIn: a Scaler whose fit is wrong on purpose; the formula itself is in the lesson's text",
-    ("course_utils/checks/lesson02.py", "self.method = method"): "StandIn stores its argument",
+    ("course_utils/checks/lesson02/ex2.py", "self.method = method"): "StandIn stores its argument",
     ("course_utils/checks/lesson03/ex2.py", "n, n_classes = logits.shape"): "a check unpacking a shape",
     ("course_utils/checks/lesson04/ex2.py", 'if task == "multiclass":'): "the check's input generator, per task",
     ("course_utils/checks/lesson04/ex2.py", 'if task == "regression":'): "the check's input generator, per task",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+from unittest import mock
 
 from course_utils.checks.core import CheckFailed, remember_learner_error
 from course_utils.diagnoses import fail_with
@@ -44,3 +46,29 @@ def call_or_fail(code: str, function: Callable[..., Any], *args: Any, subject: s
     if error is not None:
         fail_with(code, expected="the call finishes without an error", found=error_text(error), subject=subject)
     return result
+
+
+@contextlib.contextmanager
+def counting_calls(classes: Iterable[type], names: Iterable[str]) -> Iterator[list[str]]:
+    """Record each call of the ``names`` methods of ``classes`` while the block runs (``"Class.method"``).
+
+    A check uses it to see whether the learner's code handed the work to a library class (a
+    ``TensorDataset``, a ``DataLoader``, scikit-learn's scalers) that the exercise asks them to
+    write; the calls still happen. A name a class lacks is left alone.
+    """
+    calls: list[str] = []
+    names = tuple(names)
+    with contextlib.ExitStack() as stack:
+        for cls in classes:
+            for name in names:
+                original = getattr(cls, name, None)
+                if not callable(original):
+                    continue
+
+                def wrapper(*args: Any, _original: Callable[..., Any] = original,
+                            _name: str = f"{cls.__name__}.{name}", **kwargs: Any) -> Any:
+                    calls.append(_name)
+                    return _original(*args, **kwargs)
+
+                stack.enter_context(mock.patch.object(cls, name, wrapper))
+        yield calls

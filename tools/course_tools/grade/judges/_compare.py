@@ -23,7 +23,9 @@ def close(found: Any, expected: float) -> bool:
 
 
 def tensor_close(found: Any, expected: torch.Tensor, *, rtol: float = TOLERANCE["rtol"],
-                 atol: float = TOLERANCE["atol"]) -> bool:
-    """``found`` is one float tensor of ``expected``'s shape, close to it (the re-check's tolerances unless given)."""
+                 atol: float = TOLERANCE["atol"], same_dtype: bool = False) -> bool:
+    """``found`` is one float tensor of ``expected``'s shape (and, if asked, dtype), close to it (the re-check's
+    tolerances unless given)."""
     return (type(found) is torch.Tensor and found.shape == expected.shape and found.is_floating_point()
+            and (not same_dtype or found.dtype == expected.dtype)
             and bool(torch.allclose(found.double(), expected.double(), rtol=rtol, atol=atol)))

@@ -1,7 +1,8 @@
 """Lesson 01's re-check judges: CourseDataset, make_loader and batch_sizes, against PyTorch's DataLoader.
 
-The scenarios come from :mod:`course_utils.verdict_probes` (``dataset_tensors``, ``batching_cases``,
-``batching_edge_cases``, ``dataset_variants``, ``loader_scenario``), which the kernel's probes build from the same seed. The
+The scenarios come from the student package's exercise modules (``course_utils.checks.lesson01.ex1``:
+``dataset_tensors``, ``dataset_variants``, ``bad_inputs``; ``.ex2``: ``loader_scenario``, ``LOADER_CONFIGS``;
+``.ex3``: ``batching_cases``, ``batching_edge_cases``), which the kernel's probes build from the same seed. The
 visible checks' expected results (``EXPECTED``) are computed here too, with PyTorch's own DataLoader.
 """
 
@@ -13,15 +14,14 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from course_tools.grade.judges._compare import tensors_close
-from course_utils.checks import lesson01
-from course_utils.verdict_probes import (
-    LOADER_CONFIGS,
+from course_utils.checks.lesson01.common import CHECK_SEEDS
+from course_utils.checks.lesson01.ex1 import bad_inputs, dataset_tensors, dataset_variants
+from course_utils.checks.lesson01.ex2 import LOADER_CONFIGS, loader_case, loader_scenario, order_of
+from course_utils.checks.lesson01.ex3 import (
+    PRINTED_BATCH_CASES,
     batching_cases,
     batching_edge_cases,
-    dataset_bad_inputs,
-    dataset_tensors,
-    dataset_variants,
-    loader_scenario,
+    seeded_batch_cases,
 )
 
 _FLOAT_DTYPES = {str(dtype) for dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64)} | {"float"}
@@ -31,10 +31,6 @@ def expected_sizes(n_samples: int, batch_size: int, drop_last: bool) -> list[int
     """The batch sizes of one epoch of a real DataLoader."""
     loader = DataLoader(TensorDataset(torch.arange(n_samples)), batch_size=batch_size, drop_last=drop_last)
     return [len(batch[0]) for batch in loader]
-
-
-def _order(loader: DataLoader) -> list[int]:
-    return [int(i) for _, labels in loader for i in labels]
 
 
 def judge_dataset(values: dict[str, Any], seed: int) -> str:
@@ -58,7 +54,7 @@ def judge_dataset(values: dict[str, Any], seed: int) -> str:
         if not isinstance(label_types, list) or any(kind in _FLOAT_DTYPES for kind in label_types):
             return "ds[i] returns the class label as a float, not as an integer"
     errors = values.get("errors")
-    bad = dataset_bad_inputs(*datasets[0])
+    bad = bad_inputs(*datasets[0])
     if not isinstance(errors, list) or len(errors) != len(bad):
         return "the re-check got no result for each bad input"
     for error, (what, _, wanted) in zip(errors, bad):
@@ -86,11 +82,11 @@ def judge_make_loader(values: dict[str, Any], seed: int) -> str:
         return "the batches differ from DataLoader's with the same batch_size, shuffle, drop_last and seed"
     loader = DataLoader(index, batch_size=LOADER_CONFIGS[0][2], shuffle=True,
                         generator=torch.Generator().manual_seed(seed + LOADER_CONFIGS[0][2]))
-    if values.get("second-epoch") != [_order(loader) for _ in range(2)][1]:
+    if values.get("second-epoch") != [order_of(loader) for _ in range(2)][1]:
         return "the second epoch of a seeded loader is not DataLoader's second epoch (a new order every epoch)"
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(global_seed)
-        unseeded = _order(DataLoader(index, batch_size=LOADER_CONFIGS[0][2], shuffle=True))
+        unseeded = order_of(DataLoader(index, batch_size=LOADER_CONFIGS[0][2], shuffle=True))
     if values.get("unseeded") != unseeded:
         return "with seed=None the order does not follow the global seed (torch.manual_seed)"
     return ""
@@ -132,14 +128,14 @@ def _sizes_of(cases: list[tuple[int, int, bool]]) -> dict[str, Any]:
 
 
 def _batch_sizes_expected() -> dict[str, Any]:
-    results = {str(seed): _sizes_of(lesson01.seeded_batch_cases(seed)) for seed in lesson01.CHECK_SEEDS}
-    return {**results, "printed": _sizes_of(list(lesson01.PRINTED_BATCH_CASES))}
+    results = {str(seed): _sizes_of(seeded_batch_cases(seed)) for seed in CHECK_SEEDS}
+    return {**results, "printed": _sizes_of(list(PRINTED_BATCH_CASES))}
 
 
 def _make_loader_expected() -> dict[str, Any]:
     results = {}
-    for seed in lesson01.CHECK_SEEDS:
-        n_samples, batch_size, loader_seed = lesson01.loader_case(seed)
+    for seed in CHECK_SEEDS:
+        n_samples, batch_size, loader_seed = loader_case(seed)
         dataset = TensorDataset(torch.zeros(n_samples, 1), torch.arange(n_samples))
         loader = DataLoader(dataset, batch_size=batch_size, shuffle=True,
                             generator=torch.Generator().manual_seed(loader_seed))
@@ -147,8 +143,8 @@ def _make_loader_expected() -> dict[str, Any]:
         with torch.random.fork_rng(devices=[]):
             for global_seed in (loader_seed, loader_seed + 1):
                 torch.manual_seed(global_seed)
-                orders.append(_order(DataLoader(dataset, batch_size=batch_size, shuffle=True)))
-        results[str(seed)] = {"order": _order(loader), "global": orders,
+                orders.append(order_of(DataLoader(dataset, batch_size=batch_size, shuffle=True)))
+        results[str(seed)] = {"order": order_of(loader), "global": orders,
                               "sizes": expected_sizes(n_samples, batch_size, False),
                               "dropped": expected_sizes(n_samples, batch_size, True)}
     return results

@@ -1,10 +1,10 @@
 """Lesson 02's re-check judges: the learner's Scaler and normalize_splits, against PyTorch in float64.
 
-The scenarios come from :mod:`course_utils.checks.lesson02` (``scaler_scenario``, ``splits_scenario``);
-the reference is ``reference_scale`` here, the same numbers as scikit-learn's scalers. Exercise 2 runs with
-the course's stand-in Scaler (``StandIn`` there), so it is judged on its own. Tolerances are
-looser than the lesson's own checks, so that every correct style passes. Whether scikit-learn did the
-work cannot be seen in values and stays with the in-kernel checks.
+The scenarios come from the student package's exercise modules (``course_utils.checks.lesson02.ex1``:
+``scaler_scenario``; ``.ex2``: ``splits_scenario``); the reference is ``reference_scale`` here, the same numbers
+as scikit-learn's scalers. Exercise 2 runs with the course's stand-in Scaler (``StandIn`` there), so it is
+judged on its own. Tolerances are looser than the lesson's own checks, so that every correct style passes.
+Whether scikit-learn did the work cannot be seen in values and stays with the in-kernel checks.
 """
 
 from __future__ import annotations
@@ -14,8 +14,11 @@ from typing import Any
 
 import torch
 
-from course_utils.checks import lesson02
-from course_utils.checks.lesson02 import METHODS, scaler_scenario, splits_scenario, stand_in_scale
+from course_tools.grade.judges._compare import tensor_close
+from course_utils.checks.lesson02.common import METHODS
+from course_utils.checks.lesson02.ex1 import SCALER_CHECKS, fingerprint, scaler_check_tables, scaler_scenario
+from course_utils.checks.lesson02.ex2 import splits_scenario, stand_in_scale
+
 
 def _statistics(method: str, x: torch.Tensor, *, dim: int | None = 0, keepdim: bool = False,
                 unbiased: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -66,14 +69,11 @@ def _formula_mistakes(method: str, fit_on: torch.Tensor,
             continue
 
 
-def _close(found: Any, expected: torch.Tensor, *, same_dtype: bool = False) -> bool:
-    """``found`` is a float tensor of ``expected``'s shape with its values (and, if asked, its dtype)."""
-    if not (type(found) is torch.Tensor and found.shape == expected.shape and found.is_floating_point()):
-        return False
-    if same_dtype and found.dtype != expected.dtype:
-        return False
-    rtol, atol = (1e-6, 1e-8) if found.dtype == torch.float64 else (1e-4, 1e-5)
-    return bool(torch.allclose(found.double(), expected.double(), rtol=rtol, atol=atol))
+def _agrees(found: Any, expected: torch.Tensor, *, same_dtype: bool = False) -> bool:
+    """``found`` is a float tensor of ``expected``'s shape with its values (and, if asked, its dtype); a float64
+    answer is held to float64's precision, so that an epsilon added to every scale shows."""
+    precise = dict(rtol=1e-6, atol=1e-8) if type(found) is torch.Tensor and found.dtype == torch.float64 else {}
+    return tensor_close(found, expected, same_dtype=same_dtype, **precise)
 
 
 def judge_scaler(values: dict[str, Any], seed: int) -> str:
@@ -86,27 +86,27 @@ def judge_scaler(values: dict[str, Any], seed: int) -> str:
         name = f"Scaler({method!r})"
         if values.get(f"{method}-fit-returns-self") is not True:
             return f"{name}.fit(x) does not return the scaler itself"
-        if not _close(values.get(f"{method}-transform"), reference_scale(method, train, valid), same_dtype=True):
+        if not _agrees(values.get(f"{method}-transform"), reference_scale(method, train, valid), same_dtype=True):
             return f"{name} fitted on one table transforms another table to values (or a dtype) other than " \
                    f"(x - shift) / scale with the fitted per-feature statistics"
-        if not _close(values.get(f"{method}-inverse"), valid):
+        if not _agrees(values.get(f"{method}-inverse"), valid):
             return f"{name}.inverse_transform(transform(x)) does not give x back"
         found = values.get(f"{method}-constant")
-        if not _close(found, reference_scale(method, constant, constant), same_dtype=True):
+        if not _agrees(found, reference_scale(method, constant, constant), same_dtype=True):
             inexact, exact = scenario["constant_columns"]
             if (type(found) is torch.Tensor and found.shape == constant.shape
-                    and _close(found[:, exact], torch.zeros(len(constant), dtype=torch.float64))
-                    and not _close(found[:, inexact], torch.zeros(len(constant), dtype=torch.float64))):
+                    and _agrees(found[:, exact], torch.zeros(len(constant), dtype=torch.float64))
+                    and not _agrees(found[:, inexact], torch.zeros(len(constant), dtype=torch.float64))):
                 return (f"{name} does not turn a constant feature whose computed std is a rounding error (all "
                         f"{float(constant[0, inexact])}) into 0: test for a constant feature with max == min, not std == 0")
             return f"{name} does not scale data with constant features to finite values, 0 in the constant features"
-        if not _close(values.get(f"{method}-constant-inverse"), valid):
+        if not _agrees(values.get(f"{method}-constant-inverse"), valid):
             return f"{name} fitted with constant features: inverse_transform(transform(x)) does not give x back"
         single = scenario["single"]
-        if not _close(values.get(f"{method}-single"), torch.zeros_like(single), same_dtype=True):
+        if not _agrees(values.get(f"{method}-single"), torch.zeros_like(single), same_dtype=True):
             return (f"{name} does not turn a single constant feature (all {float(single[0, 0])}, whose computed std "
                     f"is a rounding error) into 0: test for a constant feature with max == min, not std == 0")
-        if not _close(values.get(f"{method}-refit"), reference_scale(method, valid, valid), same_dtype=True):
+        if not _agrees(values.get(f"{method}-refit"), reference_scale(method, valid, valid), same_dtype=True):
             return f"{name} fitted a second time does not use the statistics of the second fit"
     return ""
 
@@ -122,10 +122,10 @@ def judge_normalize_splits(values: dict[str, Any], seed: int) -> str:
         if found.get("unchanged") is not True:
             return f"{call} changed train or valid in place"
         used = method or "standard"
-        if not (_close(found.get("train"), stand_in_scale(used, train, train))
-                and _close(found.get("valid"), stand_in_scale(used, train, valid))):
+        if not (_agrees(found.get("train"), stand_in_scale(used, train, train))
+                and _agrees(found.get("valid"), stand_in_scale(used, train, valid))):
             return f"{call} does not scale both splits with a Scaler({used!r}) fitted on train only"
-        if not _close(found.get("back"), valid):
+        if not _agrees(found.get("back"), valid):
             return f"the scaler returned by {call} does not turn valid_scaled back into valid"
     return ""
 
@@ -145,20 +145,20 @@ def _context(method: str, fit_on: torch.Tensor, apply_to: torch.Tensor) -> dict[
                 and not torch.allclose(wrong, right, rtol=1e-7, atol=1e-9)
                 and not any(torch.allclose(wrong, other, rtol=1e-9, atol=1e-12) for _, other in kept)):
             kept.append((code, wrong))
-    expected = lesson02.fingerprint(right)
+    expected = fingerprint(right)
     return {"expected": expected,
-            "mistakes": [[code, lesson02.fingerprint(wrong, expected["columns"])["fp"]] for code, wrong in kept]}
+            "mistakes": [[code, fingerprint(wrong, expected["columns"])["fp"]] for code, wrong in kept]}
 
 
 def _scaler_expected() -> dict[str, Any]:
     results = {}
-    for seed, n_samples, n_features in lesson02.SCALER_CHECKS:
-        tables = lesson02.scaler_check_tables(seed, n_samples, n_features)
+    for seed, n_samples, n_features in SCALER_CHECKS:
+        tables = scaler_check_tables(seed, n_samples, n_features)
         square, train, valid, constant = tables["square"], tables["train"], tables["valid"], tables["constant"]
         results[f"{seed}-{n_samples}-{n_features}"] = {
             method: {"square": _context(method, square, square), "valid": _context(method, train, valid),
                      "constant": _context(method, constant, constant),
-                     "refit": lesson02.fingerprint(reference_scale(method, valid, valid))} for method in METHODS}
+                     "refit": fingerprint(reference_scale(method, valid, valid))} for method in METHODS}
     return results
 
 
@@ -167,7 +167,7 @@ def _running_example_expected() -> dict[str, Any]:
 
     features, _ = make_course_data()
     valid_features, _ = make_course_data(seed=VALIDATION_SEED)
-    return {"standard": lesson02.fingerprint(reference_scale("standard", features.double(), valid_features.double()))}
+    return {"standard": fingerprint(reference_scale("standard", features.double(), valid_features.double()))}
 
 
 EXPECTED = {"lesson02-scaler": _scaler_expected, "lesson02-running-example": _running_example_expected}

@@ -1,28 +1,18 @@
-"""Lesson 01's bug zoo: student cells with one typical mistake each, and correct cells in several styles.
+"""Lesson 01's bug zoo: student cells for CourseDataset, make_loader and batch_sizes, correct and buggy.
 
-Each entry is the source of one exercise cell (it defines ``CourseDataset``, ``make_loader`` or
-``batch_sizes``), run in a kernel after the lesson's setup cell and followed by that exercise's real
-grade cell. A buggy entry names the diagnosis code (course_utils.checks.lesson01.CATALOGUE) that the
-first line of the grade cell's failure must carry.
+Each entry is the source of one exercise cell: tests/test_zoos.py runs it through the lesson's real
+grade cells in a kernel, and tests/test_rechecks.py through the grader's re-check; tests/test_lesson01_checks.py
+runs the visible checks on it directly, on several seeds. A buggy entry names the diagnosis code
+(course_utils.checks.lesson01) its failure message must carry first.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
+from functools import partial
 from textwrap import dedent
 
-
-@dataclass(frozen=True)
-class Variant:
-    name: str
-    exercise: str  # the grade id of the exercise's test cell
-    source: str
-    bug: str | None = None  # None for a correct variant
-
-
-def mutate(source: str, old: str, new: str) -> str:
-    assert old in source, f"mutation target not found: {old!r}"
-    return source.replace(old, new)
+from tests.zoos import Zoo, mutate, variant
 
 
 DATASET = dedent('''
@@ -66,16 +56,9 @@ SIZES = dedent('''
 ''').strip()
 
 
-def ex1(name: str, source: str, bug: str | None = None) -> Variant:
-    return Variant(name, "ex1-tests", dedent(source).strip(), bug)
-
-
-def ex2(name: str, source: str, bug: str | None = None) -> Variant:
-    return Variant(name, "ex2-tests", dedent(source).strip(), bug)
-
-
-def ex3(name: str, source: str, bug: str | None = None) -> Variant:
-    return Variant(name, "ex3-tests", dedent(source).strip(), bug)
+ex1 = partial(variant, "ex1-tests")
+ex2 = partial(variant, "ex2-tests")
+ex3 = partial(variant, "ex3-tests")
 
 
 CORRECT = [
@@ -316,3 +299,12 @@ BUGGY = [
             return sizes
     ''', "batch-sizes-loop-stops-early"),
 ]
+
+# Mistakes that leave every value right: only the kernel's check sees who did the work.
+SAME_VALUES = {"wraps-tensordataset", "uses-a-loader", "returns-batches"}
+# What the grader's re-check says for some mistakes: the words a student needs to find the fix.
+REFUTED_WITH = {"float-label": "float"}
+
+ZOO = Zoo("01_dataloader_batching",
+          tuple(replace(entry, values_show=entry.name not in SAME_VALUES, refuted_with=REFUTED_WITH.get(entry.name, ""))
+                for entry in CORRECT + BUGGY))
