@@ -36,15 +36,16 @@ def error_text(error: BaseException) -> str:
     return text
 
 
-def call_or_fail(code: str, function: Callable[..., Any], *args: Any, subject: str = "", **kwargs: Any) -> Any:
+def call_or_fail(code: str, function: Callable[..., Any], *args: Any, subject: str = "",
+                 expected: Any = "the call finishes without an error", **kwargs: Any) -> Any:
     """``function(*args, **kwargs)``'s result; when the learner's code raises, fail naming the diagnosis ``code``.
 
-    The failure says the call was expected to finish, quotes the error in one line, and shows the
-    learner's own frames above the message.
+    The failure says what the call should have given (``expected``), quotes the error in one line, and
+    shows the learner's own frames above the message.
     """
     result, error = call_learner(function, *args, **kwargs)
     if error is not None:
-        fail_with(code, expected="the call finishes without an error", found=error_text(error), subject=subject)
+        fail_with(code, expected=expected, found=error_text(error), subject=subject)
     return result
 
 

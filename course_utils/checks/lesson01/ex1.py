@@ -107,7 +107,8 @@ def _check_items(dataset: Any, features: torch.Tensor, targets: torch.Tensor, su
     n_samples, n_features = features.shape
     for index in list(range(n_samples)) + [-1]:
         want = (features[index], targets[index])
-        item = call_or_fail("dataset-item", operator.getitem, dataset, index, subject=subject)
+        item = call_or_fail("dataset-item", operator.getitem, dataset, index, subject=subject,
+                            expected=f"ds[{index}] = (features[{index}], targets[{index}])")
         shown = f"ds[{index}] = {item!r}"[:200]
         if not (isinstance(item, tuple) and len(item) == 2):
             if _same(item, features[index]):
@@ -195,8 +196,9 @@ def check_course_dataset(course_dataset: type, *, seed: int = 0, n_samples: int 
         given_features, given_targets = features.clone(), targets.clone()
         subject = f"CourseDataset over {size} samples of {n_features} {float_dtype} features"
         with counting_calls([TensorDataset], ["__init__", "__getitem__"]) as calls:
-            dataset = call_or_fail("dataset-crashed", course_dataset, given_features, given_targets, subject=subject)
-            length = call_or_fail("dataset-len", len, dataset, subject=subject)
+            dataset = call_or_fail("dataset-crashed", course_dataset, given_features, given_targets, subject=subject,
+                                   expected="a dataset")
+            length = call_or_fail("dataset-len", len, dataset, subject=subject, expected=size)
             if length != size or type(length) is not int:
                 code = ("dataset-len-hard-coded" if length == 1000 else
                         "dataset-len-counts-features" if length == n_features else "dataset-len")

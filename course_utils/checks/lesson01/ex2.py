@@ -84,7 +84,7 @@ def _epoch(loader: Any) -> tuple[list[int], list[int]]:
 def _make(make_loader: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     shown = ", ".join(["dataset"] + [repr(a) for a in args[1:]] + [f"{k}={v!r}" for k, v in kwargs.items()])
     subject = f"make_loader({shown})"
-    loader = call_or_fail("loader-crashed", make_loader, *args, subject=subject, **kwargs)
+    loader = call_or_fail("loader-crashed", make_loader, *args, subject=subject, expected="a DataLoader", **kwargs)
     if not isinstance(loader, DataLoader):
         fail_with("loader-not-a-dataloader", expected="a torch.utils.data.DataLoader",
                   found=f"a {type(loader).__name__}", subject=subject)

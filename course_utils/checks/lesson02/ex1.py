@@ -189,11 +189,13 @@ class _Run:
         self.scaler_class = scaler_class
 
     def make(self, method: str) -> Any:
-        return call_or_fail("scaler-crashed", self.scaler_class, method, subject=f"Scaler({method!r})")
+        return call_or_fail("scaler-crashed", self.scaler_class, method, subject=f"Scaler({method!r})",
+                            expected="a scaler")
 
     def call(self, scaler: Any, name: str, x: torch.Tensor, subject: str) -> Any:
         given = x.clone()
-        result = call_or_fail("scaler-crashed", getattr(scaler, name), given, subject=subject)
+        result = call_or_fail("scaler-crashed", getattr(scaler, name), given, subject=subject,
+                              expected=f"{name} to return")
         if not torch.equal(given, x):
             fail_with("scaler-inplace", expected=f"the tensor given to {name} unchanged",
                       found=f"changed in place by {name} (largest change {_largest_change(given, x)})",

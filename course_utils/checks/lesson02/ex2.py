@@ -189,7 +189,8 @@ def _run_splits(function: Callable[..., Any], train: torch.Tensor, valid: torch.
                 subject: str) -> Any:
     given_train, given_valid = train.clone(), valid.clone()
     options = {} if method is None else {"method": method}
-    result = call_or_fail("splits-crashed", function, given_train, given_valid, subject=subject, **options)
+    result = call_or_fail("splits-crashed", function, given_train, given_valid, subject=subject,
+                          expected="(train_scaled, valid_scaled, scaler)", **options)
     if not (torch.equal(given_train, train) and torch.equal(given_valid, valid)):
         fail_with("splits-inplace", expected="train and valid unchanged", found="changed in place", subject=subject)
     return result
