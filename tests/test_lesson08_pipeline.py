@@ -8,12 +8,12 @@ import pytest
 
 from course_tools.notebooks import read_notebook
 from tests.helpers import copy_course, fill_answers, grade_cells, nbgrader
-from tests.zoo_lesson08 import BUGGY
+from tests.zoos.lesson08 import ZOO
 
 pytestmark = pytest.mark.pipeline
 
 LESSON = "08_loop_at_scale"
-BUGGY_DDP = next(v for v in BUGGY if v.name == "no-set-epoch")
+BUGGY_DDP = next(v for v in ZOO.buggy if v.id == "ex4-tests-no-set-epoch")
 
 
 def submit(course, student, notebook):

@@ -77,9 +77,9 @@ NOT_ANSWERS = {
     ("course_utils/checks/lesson03/ex2.py", "n, n_classes = logits.shape"): "a check unpacking a shape",
     ("course_utils/checks/lesson04/ex2.py", 'if task == "multiclass":'): "the check's input generator, per task",
     ("course_utils/checks/lesson04/ex2.py", 'if task == "regression":'): "the check's input generator, per task",
-    ("course_utils/checks/lesson08/ddp.py", "return len(self.targets)"):
+    ("course_utils/checks/lesson08/instruments.py", "return len(self.targets)"):
         "IndexedDataset, lesson 08's instrument that records the indices each rank loads",
-    ("course_utils/checks/lesson08/ddp.py", "return self.features[index], self.targets[index]"):
+    ("course_utils/checks/lesson08/instruments.py", "return self.features[index], self.targets[index]"):
         "IndexedDataset, lesson 08's instrument that records the indices each rank loads",
 }
 

@@ -15,34 +15,29 @@ recognises by what the function *did*:
 
 The final parameters are compared with results stored as data for the checks' fixed inputs
 (:mod:`.stored`); the reference loops live on the grader's side only. Each finding raises
-:class:`CheckFailed` through :func:`course_utils.diagnoses.raise_diagnosis`.
+:class:`CheckFailed` through :func:`course_utils.diagnoses.fail_with`.
 
-Modules: :mod:`.catalogue` (the mistakes), :mod:`.instruments`, one module per exercise
-(:mod:`.accumulation`, :mod:`.clipping`, :mod:`.amp`, :mod:`.ddp`) and :mod:`.verdict` (``PROBES``).
+Modules: :mod:`.common` (the lesson's name, the seeded task and re-check scenarios), one module per
+exercise, each with its mistakes (``DIAGNOSES``), its check and its re-check ``probe``
+(:mod:`.ex1` accumulation, :mod:`.ex2` clipping and schedules, :mod:`.ex3` mixed precision,
+:mod:`.ex4` DDP), :mod:`.instruments` (the probes' recording objects) and :mod:`.stored` (the
+checks' fixed inputs).
 """
 
 from __future__ import annotations
 
-from course_utils.checks.lesson08.accumulation import check_accumulation
-from course_utils.checks.lesson08.amp import check_amp
-from course_utils.checks.lesson08.catalogue import CATALOGUE, DIAGNOSES, FORBIDDEN_CALLS, LESSON
-from course_utils.checks.lesson08.clipping import check_fit_scheduled
-from course_utils.checks.lesson08.ddp import DDPCriterion, DDPProbeModel, IndexedDataset, _DDPTask, check_ddp
-from course_utils.checks.lesson08.instruments import ProbeCriterion, ProbeModel, _Task
-from course_utils.checks.lesson08.verdict import (
-    PROBES,
-    FloatCrossEntropy,
-    VerdictAmpModel,
-    VerdictCase,
-    verdict_case,
-    verdict_ddp_task,
-    verdict_optimizer,
-    verdict_scaler,
-)
+from course_utils.checks.lesson08 import ex1, ex2, ex3, ex4
+from course_utils.checks.lesson08.common import LESSON
+from course_utils.checks.lesson08.ex1 import check_accumulation
+from course_utils.checks.lesson08.ex2 import check_fit_scheduled
+from course_utils.checks.lesson08.ex3 import check_amp
+from course_utils.checks.lesson08.ex4 import check_ddp
+from course_utils.diagnoses import by_code
 
-__all__ = [
-    "CATALOGUE", "DIAGNOSES", "FORBIDDEN_CALLS", "LESSON", "PROBES", "DDPCriterion", "DDPProbeModel",
-    "FloatCrossEntropy", "IndexedDataset", "ProbeCriterion", "ProbeModel", "VerdictAmpModel", "VerdictCase",
-    "check_accumulation", "check_amp", "check_ddp", "check_fit_scheduled", "verdict_case", "verdict_ddp_task",
-    "verdict_optimizer", "verdict_scaler",
-]
+CATALOGUE = ex1.DIAGNOSES + ex2.DIAGNOSES + ex3.DIAGNOSES + ex4.DIAGNOSES
+DIAGNOSES = by_code(CATALOGUE)
+FORBIDDEN_CALLS = ex1.FORBIDDEN_CALLS + ex2.FORBIDDEN_CALLS + ex3.FORBIDDEN_CALLS + ex4.FORBIDDEN_CALLS
+PROBES = {"ex1-tests": ex1.probe, "ex2-tests": ex2.probe, "ex3-tests": ex3.probe, "ex4-tests": ex4.probe}
+
+__all__ = ["CATALOGUE", "DIAGNOSES", "FORBIDDEN_CALLS", "LESSON", "PROBES", "check_accumulation", "check_amp",
+           "check_ddp", "check_fit_scheduled"]

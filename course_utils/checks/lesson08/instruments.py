@@ -1,10 +1,11 @@
-"""Instruments of lesson 08's single-process checks: a probe model, loss, optimizer, scheduler and scaler.
+"""Instruments of lesson 08's checks: probe models, losses, optimizer, scheduler, scaler, and the two-rank hooks.
 
 They record what the learner's function did (each forward's mode and autocast state, each loss and
 the factor its gradient was scaled by, each backward's own gradients, when the optimizer, the
-scheduler and the scaler were stepped) and change nothing of what it computes, except that one
-chosen batch can be given infinite gradients (a float16 overflow on demand). They observe; they hold
-no answer.
+scheduler and the scaler were stepped; inside each rank of the distributed check, the samples
+loaded, DDP's all-reduces, the optimizer's steps and the checkpoint writes) and change nothing of
+what it computes, except that one chosen batch can be given infinite gradients (a float16 overflow
+on demand). They observe; they hold no answer.
 """
 
 from __future__ import annotations
@@ -13,22 +14,19 @@ import contextlib
 import math
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.utils.data import DataLoader, TensorDataset
+from torch.optim.optimizer import register_optimizer_step_pre_hook
+from torch.utils.data import DataLoader, Dataset
 
-from course_utils.data import RAW_MAX, make_course_data
-from course_utils.recipe import DEFAULT_RECIPE, default_model
-
-_GRAD = dict(rtol=1e-4, atol=1e-7)  # gradients: the same float32 sums in another order
-_VALUE = dict(rel_tol=1e-5, abs_tol=1e-6)
+GRAD = dict(rtol=1e-4, atol=1e-7)  # gradients: the same float32 sums in another order
+VALUE = dict(rel_tol=1e-5, abs_tol=1e-6)
 # DDP averages two half-batch gradients where the reference takes one full-batch mean: float32 rounding
-# differs. Measured: largest parameter difference about 2e-7 after 2-3 epochs (tests/test_lesson08.py, the notebook).
-_DDP_TOLERANCE = dict(rtol=1e-4, atol=2e-5)
+# differs. Measured: largest parameter difference about 2e-7 after 2-3 epochs (tests/test_lesson08_checks.py).
+DDP_TOLERANCE = dict(rtol=1e-4, atol=2e-5)
 
 
 def _plain(value: Any) -> Any:
@@ -56,7 +54,7 @@ class Unmoved(torch.Tensor):
         return _plain(result) if moved else result
 
 
-class _Recorder:
+class Recorder:
     """What the probes saw during one call of the learner's function."""
 
     def __init__(self, parameters: list[nn.Parameter]) -> None:
@@ -91,10 +89,10 @@ class _Recorder:
         return [None if p.grad is None else p.grad.detach().clone() for p in self.parameters]
 
 
-_ACTIVE: ContextVar[_Recorder | None] = ContextVar("lesson08_recorder", default=None)
+_ACTIVE: ContextVar[Recorder | None] = ContextVar("lesson08_recorder", default=None)
 
 
-class _InfGradient(torch.autograd.Function):
+class InfGradient(torch.autograd.Function):
     """Identity forward; backward makes every gradient infinite (a float16 overflow, on demand)."""
 
     @staticmethod
@@ -121,7 +119,7 @@ class ProbeModel(nn.Module):
             recorder.forwards.append({"moved": not isinstance(x, Unmoved), "training": self.training,
                                       "autocast": autocast, "dtype": torch.get_autocast_dtype("cpu") if autocast else None})
             if recorder.inject_inf_at == len(recorder.forwards) - 1:
-                output = _InfGradient.apply(output)
+                output = InfGradient.apply(output)
         return output
 
 
@@ -132,11 +130,8 @@ class ProbeCriterion(nn.Module):
         recorder = _ACTIVE.get()
         loss = F.cross_entropy(_plain(logits).float(), _plain(targets))
         if recorder is not None:
-            entry = {"value": loss.item(), "size": len(targets), "scale": None, "moved": not isinstance(targets, Unmoved),
-                     "autocast": torch.is_autocast_enabled("cpu")}
-            recorder.losses.append(entry)
-            if loss.requires_grad:
-                loss.register_hook(lambda gradient: entry.__setitem__("scale", float(gradient)))
+            record_loss(loss, len(targets), recorder.losses, moved=not isinstance(targets, Unmoved),
+                        autocast=torch.is_autocast_enabled("cpu"))
         return loss
 
 
@@ -225,9 +220,10 @@ class ProbeLoader:
 
 
 @contextlib.contextmanager
-def _recording(model: ProbeModel) -> Iterator[_Recorder]:
+def recording(model: ProbeModel) -> Iterator[Recorder]:
+    """Record, while inside, what is done with ``model`` and the probes (see :class:`Recorder`)."""
     parameters = list(model.parameters())
-    recorder = _Recorder(parameters)
+    recorder = Recorder(parameters)
     handles = [p.register_hook(lambda g, i=i: recorder.on_grad(i, g)) for i, p in enumerate(parameters)]
     token = _ACTIVE.set(recorder)
     try:
@@ -238,43 +234,130 @@ def _recording(model: ProbeModel) -> Iterator[_Recorder]:
             handle.remove()
 
 
-@dataclass
-class _Task:
-    """A seeded network and data set on which a learner's function runs."""
+def record_loss(loss: torch.Tensor, size: int, entries: list[dict[str, Any]], **details: Any) -> dict[str, Any]:
+    """Append ``loss``'s entry to ``entries``: its value, batch size, ``details``, and (once backward has run
+    through it) ``scale``, the factor its gradient was scaled by (``loss / k`` gives ``1 / k``)."""
+    entry = {"value": loss.item(), "size": size, "scale": None, **details}
+    entries.append(entry)
+    if loss.requires_grad:
+        loss.register_hook(lambda gradient: entry.__setitem__("scale", float(gradient)))
+    return entry
 
-    seed: int = 0
-    n_samples: int = 250
-    batch_size: int = 25
-    hidden: int = 16
-    learning_rate: float = 0.1
-    momentum: float = 0.9
 
-    def dataset(self) -> TensorDataset:
-        features, targets = make_course_data(self.n_samples, seed=1000 + self.seed)
-        return TensorDataset(features / RAW_MAX, targets)
-
-    def loader(self) -> DataLoader:
-        return DataLoader(self.dataset(), batch_size=self.batch_size, shuffle=True,
-                          generator=torch.Generator().manual_seed(self.seed))
-
-    def network(self) -> nn.Module:
-        return default_model(replace(DEFAULT_RECIPE, hidden=self.hidden, seed=self.seed))
-
-def _close(first: list[torch.Tensor | None], second: list[torch.Tensor], **tolerance: float) -> bool:
+def all_close(first: list[torch.Tensor | None], second: list[torch.Tensor], **tolerance: float) -> bool:
+    """Every tensor of ``first`` is there and close to its partner in ``second``."""
     return all(a is not None and a.shape == b.shape and torch.allclose(a.float(), b.float(), **tolerance)
                for a, b in zip(first, second))
 
 
-def _norm(tensors: list[torch.Tensor | None]) -> float:
+def no_gradients(gradients: list[torch.Tensor | None]) -> bool:
+    """Every gradient is None or zero."""
+    return all(g is None or not bool(g.any()) for g in gradients)
+
+
+def norm(tensors: list[torch.Tensor | None]) -> float:
+    """The total 2-norm of the tensors (those that are None left out)."""
     return math.sqrt(sum(float((t.float() ** 2).sum()) for t in tensors if t is not None))
 
 
-def _groups(n_batches: int, k: int) -> list[int]:
+def groups(n_batches: int, k: int) -> list[int]:
     """Where the optimizer steps: after micro-batches k, 2k, ... and after the last one."""
     return [min(k * (j + 1), n_batches) for j in range(math.ceil(n_batches / k))]
 
 
-def _mean_per_sample(losses: list[dict[str, Any]], *, scaled: bool = False) -> float:
+def mean_per_sample(losses: list[dict[str, Any]], *, scaled: bool = False) -> float:
+    """The mean loss per sample of the recorded losses (each times the factor it was scaled by, if ``scaled``)."""
     total = sum(entry["value"] * entry["size"] * ((entry["scale"] or 0.0) if scaled else 1.0) for entry in losses)
     return total / max(1, sum(entry["size"] for entry in losses))
 
+
+# --- inside each rank of the distributed check ---------------------------------------------------------
+
+class IndexedDataset(Dataset):
+    """The running example's samples; records which indices this process loaded, in order."""
+
+    def __init__(self, features: torch.Tensor, targets: torch.Tensor) -> None:
+        self.features, self.targets = features, targets
+        self.loaded: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        self.loaded.append(int(index))
+        return self.features[index], self.targets[index]
+
+
+class DDPProbeModel(nn.Module):
+    """Wraps a network; records moves to a device and whether they came before the DDP wrapper."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+        self.log: dict[str, Any] = {"moves_before_wrap": 0, "moves_after_wrap": 0, "wrapped": 0}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return self.net(x)
+
+    def _apply(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> nn.Module:
+        key = "moves_after_wrap" if self.log["wrapped"] else "moves_before_wrap"
+        self.log[key] += 1
+        return super()._apply(fn, *args, **kwargs)
+
+
+class DDPCriterion(nn.Module):
+    """Cross-entropy recording each micro-batch's loss, size, correct predictions and gradient scale."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: list[dict[str, Any]] = []
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        loss = F.cross_entropy(logits, targets)
+        record_loss(loss, len(targets), self.entries, correct=int((logits.detach().argmax(dim=1) == targets).sum()))
+        return loss
+
+
+@contextlib.contextmanager
+def instrumented(model: DDPProbeModel, log: dict[str, Any]) -> Iterator[None]:
+    """Inside one rank: count DDP's all-reduces, optimizer steps and checkpoint writes into ``log``.
+
+    ``log["criterion"]`` must be the rank's :class:`DDPCriterion`: each event is counted by the
+    number of micro-batches seen before it.
+    """
+    from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
+    from torch.nn.parallel import DistributedDataParallel
+
+    original_init, original_save = DistributedDataParallel.__init__, torch.save
+    log.update(syncs=[], steps=[], saves=[], optimizers=[], wrapped_probe=0)
+
+    def counting_hook(state, bucket):  # noqa: ANN001, ANN202 - DDP rejects a bucket annotation other than GradBucket
+        if bucket.index() == 0:
+            log["syncs"].append(len(log["criterion"].entries))
+        return default_hooks.allreduce_hook(state, bucket)
+
+    def init(self: DistributedDataParallel, module: nn.Module, *args: Any, **kwargs: Any) -> None:
+        if module is model:
+            model.log["wrapped"] += 1
+        original_init(self, module, *args, **kwargs)
+        if module is model:
+            self.register_comm_hook(None, counting_hook)
+
+    def save(obj: Any, path: Any, *args: Any, **kwargs: Any) -> None:
+        keys = sorted(obj) if isinstance(obj, dict) else []
+        model_keys = sorted(obj["model"]) if isinstance(obj, dict) and isinstance(obj.get("model"), dict) else []
+        log["saves"].append({"path": str(path), "keys": keys, "model_keys": model_keys})
+        return original_save(obj, path, *args, **kwargs)
+
+    def on_step(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        log["steps"].append(len(log["criterion"].entries))
+        group = optimizer.param_groups[0]
+        log["optimizers"].append((type(optimizer).__name__, group.get("lr"), group.get("momentum")))
+
+    handle = register_optimizer_step_pre_hook(on_step)
+    DistributedDataParallel.__init__, torch.save = init, save
+    try:
+        yield
+    finally:
+        DistributedDataParallel.__init__, torch.save = original_init, original_save
+        handle.remove()

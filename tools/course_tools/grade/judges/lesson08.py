@@ -1,11 +1,12 @@
 """Lesson 08's judges: the grader recomputes, with PyTorch, what the learner's loops must have produced.
 
 The kernel ran the learner's functions on scenarios built from a seed drawn at grading time
-(``PROBES`` of :mod:`course_utils.checks.lesson08`) and sent back values; here the same scenarios
-are rebuilt from the seed and trained by reference loops. Tolerances are never stricter than the
-lesson's own checks, and every correct way the lesson accepts passes: dividing the last, shorter
-accumulation group by ``accumulation_steps`` or by its own length, any epoch numbering given to
-``DistributedSampler.set_epoch``. The loss must be computed under autocast, as the lesson says.
+(``probe`` of each exercise module of :mod:`course_utils.checks.lesson08`) and sent back values; here
+the same scenarios are rebuilt from the seed, with the student package's builders, and trained by
+reference loops. Tolerances are never stricter than the lesson's own checks, and every correct way
+the lesson accepts passes: dividing the last, shorter accumulation group by ``accumulation_steps``
+or by its own length, any epoch numbering given to ``DistributedSampler.set_epoch``. The loss must be
+computed under autocast, as the lesson says.
 
 What values cannot show (whether batches were moved to the device, whether only rank 0 printed or
 saved) stays with the in-kernel checks. The reference loops here also compute, once, the results the
@@ -25,17 +26,10 @@ from torch.nn import functional as F
 from torch.optim.lr_scheduler import LRScheduler
 from torch.utils.data.distributed import DistributedSampler
 
-from course_utils.checks.lesson08 import (
-    FloatCrossEntropy,
-    VerdictAmpModel,
-    VerdictCase,
-    _DDPTask,
-    _Task,
-    verdict_case,
-    verdict_ddp_task,
-    verdict_optimizer,
-    verdict_scaler,
-)
+from course_tools.grade.judges._compare import close, tensors_close, tensors_like
+from course_utils.checks.lesson08.common import Task, VerdictCase, verdict_case, verdict_optimizer
+from course_utils.checks.lesson08.ex3 import FloatCrossEntropy, VerdictAmpModel, verdict_scaler
+from course_utils.checks.lesson08.ex4 import DDPTask, verdict_ddp_task
 from course_utils.checks.lesson08.stored import (
     ACCUMULATION_SCENARIOS,
     DDP_EPOCH_OFFSETS,
@@ -44,28 +38,14 @@ from course_utils.checks.lesson08.stored import (
     key,
 )
 
-_PARAMETERS = dict(rtol=1e-4, atol=1e-5)  # float32 sums in another order (the lesson's checks: 1e-4, 1e-7)
+# Parameters: _compare's TOLERANCE (float32 sums in another order; the lesson's checks: 1e-4, 1e-7), and for DDP:
 _DDP_PARAMETERS = dict(rtol=1e-4, atol=2e-5)  # the lesson's own DDP tolerance
+_RATES = dict(rel_tol=1e-6, abs_tol=1e-9)  # learning rates: the same products of gamma
 # bfloat16 keeps 8 bits of mantissa: a float32 sum in another order (other threads, another library build) can
 # round one activation to the neighbouring bfloat16 value. The parameters are judged by how far they are from the
 # reference relative to how far the reference moved in the epoch; mistakes move them by 30 % or more of it.
 _AMP_DRIFT = 0.03
 _AMP_LOSS = dict(rel_tol=2e-3, abs_tol=1e-4)
-
-
-def _tensors(found: Any, expected: list[torch.Tensor]) -> bool:
-    return (isinstance(found, list) and len(found) == len(expected)
-            and all(type(f) is torch.Tensor and f.shape == e.shape and f.is_floating_point()
-                    for f, e in zip(found, expected)))
-
-
-def _close_tensors(found: Any, expected: list[torch.Tensor], **tolerance: float) -> bool:
-    return _tensors(found, expected) and all(
-        bool(torch.allclose(f.double(), e.double(), **tolerance)) for f, e in zip(found, expected))
-
-
-def _close(found: Any, expected: float, rel_tol: float = 1e-4, abs_tol: float = 1e-5) -> bool:
-    return type(found) is float and math.isclose(found, expected, rel_tol=rel_tol, abs_tol=abs_tol)
 
 
 def _parameters(model: nn.Module) -> list[torch.Tensor]:
@@ -78,7 +58,7 @@ def _groups(n_batches: int, k: int) -> list[tuple[int, int]]:
 
 # --- exercise 1: gradient accumulation --------------------------------------------------------------
 
-def reference_accumulation(task: _Task, accumulation_steps: int, *,
+def reference_accumulation(task: Task, accumulation_steps: int, *,
                            divide_last_by_its_length: bool) -> tuple[list[torch.Tensor], float]:
     """Parameters after one accumulated epoch, and the mean loss per sample."""
     model = task.network()
@@ -101,12 +81,12 @@ def _judge_accumulation(values: dict[str, Any], seed: int) -> str:
     single = values.get("single")
     for k, found in ((case.accumulation_steps, values), (1, single if isinstance(single, dict) else {})):
         references = [reference_accumulation(case.task, k, divide_last_by_its_length=flag) for flag in (False, True)]
-        if not any(_close_tensors(found.get("parameters"), parameters, **_PARAMETERS) for parameters, _ in references):
+        if not any(tensors_close(found.get("parameters"), parameters) for parameters, _ in references):
             return (f"after one epoch with accumulation_steps={k}, the parameters differ from those of PyTorch's "
                     f"reference loop (each loss divided by accumulation_steps, a step and zero_grad after every group "
                     f"and after the last micro-batch)")
         loss = references[0][1]
-        if not _close(found.get("loss"), loss):
+        if not close(found.get("loss"), loss):
             return (f"with accumulation_steps={k}, the returned loss {_short(found.get('loss'))} is not the mean "
                     f"(undivided) loss per sample, {loss:.6f}")
     return ""
@@ -125,7 +105,7 @@ def reference_fit_scheduled(case: VerdictCase, interval: str) -> dict[str, Any]:
                          lambda optimizer: torch.optim.lr_scheduler.ExponentialLR(optimizer, case.gamma))
 
 
-def reference_fit(task: _Task, epochs: int, max_norm: float, interval: str,
+def reference_fit(task: Task, epochs: int, max_norm: float, interval: str,
                   schedule: Callable[[torch.optim.Optimizer], LRScheduler]) -> dict[str, Any]:
     """A correct clipped, scheduled run of ``epochs`` epochs on ``task``."""
     model = task.network()
@@ -160,16 +140,16 @@ def _judge_fit_scheduled(values: dict[str, Any], seed: int) -> str:
             return f"no run with interval={interval!r} was reported"
         rates = found.get("rates")
         if not (isinstance(rates, list) and len(rates) == len(expected["rates"])
-                and all(_close(r, e, rel_tol=1e-6, abs_tol=1e-9) for r, e in zip(rates, expected["rates"]))
-                and _close(found.get("final_rate"), expected["final_rate"], rel_tol=1e-6, abs_tol=1e-9)):
+                and all(close(r, e, **_RATES) for r, e in zip(rates, expected["rates"]))
+                and close(found.get("final_rate"), expected["final_rate"], **_RATES)):
             return (f"with interval={interval!r}, the learning rates the optimizer stepped with differ from a schedule "
                     f"stepped after the optimizer, once per {interval}")
-        if not _close_tensors(found.get("parameters"), expected["parameters"], **_PARAMETERS):
+        if not tensors_close(found.get("parameters"), expected["parameters"]):
             return (f"with interval={interval!r}, the parameters differ from a reference loop that clips the gradients "
                     f"to max_norm={case.max_norm} between backward and optimizer.step()")
         history = found.get("history")
         if not (isinstance(history, list) and len(history) == case.epochs
-                and all(_close(h, e) for h, e in zip(history, expected["history"]))):
+                and all(close(h, e) for h, e in zip(history, expected["history"]))):
             return (f"with interval={interval!r}, the returned history {_short(history)} is not the mean loss per sample "
                     f"of each epoch")
     return ""
@@ -218,7 +198,7 @@ def _judge_amp(values: dict[str, Any], seed: int) -> str:
         return ("the loss was computed outside torch.autocast: compute it inside the same `with torch.autocast(...)` "
                 "block as the forward pass")
     found = values.get("parameters")
-    if not (_tensors(found, expected["parameters"]) and all(bool(torch.isfinite(f).all()) for f in found)):
+    if not (tensors_like(found, expected["parameters"]) and all(bool(torch.isfinite(f).all()) for f in found)):
         return ("the parameters after the epoch are missing or not finite: a batch with infinite gradients must be "
                 "skipped by scaler.step(optimizer)")
     if _drift(found, expected["parameters"], expected["start"]) > _AMP_DRIFT:
@@ -227,7 +207,7 @@ def _judge_amp(values: dict[str, Any], seed: int) -> str:
     if values.get("scale") != expected["scale"]:
         return (f"the scaler's scale ended at {_short(values.get('scale'))}, expected {expected['scale']:g}: call "
                 f"scaler.update() once after every scaler.step(optimizer)")
-    if not _close(values.get("loss"), expected["loss"], **_AMP_LOSS):
+    if not close(values.get("loss"), expected["loss"], **_AMP_LOSS):
         return f"the returned loss {_short(values.get('loss'))} is not the mean loss per sample, {expected['loss']:.5f}"
     return ""
 
@@ -264,7 +244,7 @@ def _reshuffled(orders: list[list[list[int]]]) -> bool:
     return all(orders[e][0] != orders[e + 1][0] for e in range(len(orders) - 1))
 
 
-def reference_ddp(seed: int | _DDPTask, orders: list[list[list[int]]], *,
+def reference_ddp(seed: int | DDPTask, orders: list[list[list[int]]], *,
                   divide_last_by_its_length: bool) -> tuple[list[torch.Tensor], list[tuple[float, float]]]:
     """One process trains on the union of both ranks' micro-batches; parameters and (loss, accuracy) per epoch.
 
@@ -302,7 +282,7 @@ def _judge_ddp(values: dict[str, Any], seed: int) -> str:
             or _judge_ddp_run(single if isinstance(single, dict) else {}, replace(task, accumulation_steps=1)))
 
 
-def _judge_ddp_run(values: dict[str, Any], task: _DDPTask) -> str:
+def _judge_ddp_run(values: dict[str, Any], task: DDPTask) -> str:
     """One run of the re-check: the sample orders, the final parameters, every rank's history."""
     orders = _epoch_orders(values.get("loaded"), task.n_samples, task.epochs)
     if orders is None:
@@ -315,7 +295,7 @@ def _judge_ddp_run(values: dict[str, Any], task: _DDPTask) -> str:
         return ("every epoch visited the samples in the same order: call sampler.set_epoch(epoch) at the start of "
                 "each epoch")
     references = [reference_ddp(task, orders, divide_last_by_its_length=flag) for flag in (False, True)]
-    if not any(_close_tensors(values.get("parameters"), parameters, **_DDP_PARAMETERS) for parameters, _ in references):
+    if not any(tensors_close(values.get("parameters"), parameters, **_DDP_PARAMETERS) for parameters, _ in references):
         return ("rank 0's parameters after training differ from one process training on the union of both ranks' "
                 f"micro-batches (accumulation_steps={task.accumulation_steps}, a step after every group)")
     expected = references[0][1]
@@ -325,7 +305,7 @@ def _judge_ddp_run(values: dict[str, Any], task: _DDPTask) -> str:
         return "train_ddp must return its history on every rank"
     for rank, history in enumerate(histories):
         if not (isinstance(history, list) and len(history) == task.epochs and all(
-                isinstance(row, list) and len(row) == 2 and _close(row[0], loss)
+                isinstance(row, list) and len(row) == 2 and close(row[0], loss)
                 and type(row[1]) is float and abs(row[1] - accuracy) <= 1.5 / per_epoch + 1e-6
                 for row, (loss, accuracy) in zip(history, expected))):
             return (f"rank {rank}'s history is not the loss and accuracy over all samples of both ranks, epoch by "
@@ -358,7 +338,7 @@ def expected_accumulation() -> dict[str, Any]:
     """Exercise 1's visible checks: the final parameters of each scenario."""
     results = {}
     for scenario in ACCUMULATION_SCENARIOS:
-        task = _Task(seed=scenario["seed"], n_samples=scenario["n_samples"], batch_size=scenario["batch_size"])
+        task = Task(seed=scenario["seed"], n_samples=scenario["n_samples"], batch_size=scenario["batch_size"])
         k = scenario["accumulation_steps"]
         results[key(scenario)] = _both_divisors(
             lambda flag, task=task, k=k: reference_accumulation(task, k, divide_last_by_its_length=flag)[0])
@@ -369,14 +349,14 @@ def expected_fit() -> dict[str, Any]:
     """Exercise 2's visible checks: the final parameters of each scenario (the probe scheduler: 0.8 ** step)."""
     results = {}
     for scenario in FIT_SCENARIOS:
-        task = _Task(seed=scenario["seed"], n_samples=scenario["n_samples"], batch_size=scenario["batch_size"])
+        task = Task(seed=scenario["seed"], n_samples=scenario["n_samples"], batch_size=scenario["batch_size"])
         run = reference_fit(task, scenario["epochs"], scenario["max_norm"], scenario["interval"],
                             lambda optimizer: torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.8 ** step))
         results[key(scenario)] = _rounded(run["parameters"])
     return results
 
 
-def _sampler_orders(task: _DDPTask, offset: int, drop_last: bool) -> list[list[list[int]]]:
+def _sampler_orders(task: DDPTask, offset: int, drop_last: bool) -> list[list[list[int]]]:
     """Each epoch's order per rank, from the lesson's sampler with set_epoch(epoch + offset) (epochs from 0)."""
     indices = list(range(task.n_samples))
     samplers = [DistributedSampler(indices, num_replicas=task.world_size, rank=rank, shuffle=True,
@@ -397,9 +377,9 @@ def expected_ddp() -> dict[str, Any]:
     """
     results = {}
     for scenario in DDP_SCENARIOS:
-        task = _DDPTask(seed=scenario["seed"], n_samples=scenario["n_samples"], batch_size=scenario["batch_size"],
-                        accumulation_steps=scenario["accumulation_steps"], epochs=scenario["epochs"],
-                        sampler_seed=scenario["seed"] + 5)
+        task = DDPTask(seed=scenario["seed"], n_samples=scenario["n_samples"], batch_size=scenario["batch_size"],
+                       accumulation_steps=scenario["accumulation_steps"], epochs=scenario["epochs"],
+                       sampler_seed=scenario["seed"] + 5)
         variants = {}
         for offset in DDP_EPOCH_OFFSETS:
             parameters: list[Any] = []

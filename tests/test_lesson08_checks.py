@@ -1,4 +1,6 @@
-"""Lesson 08's helpers and grader without a notebook: the distributed launcher, the catalogue, the checks.
+"""Lesson 08's helpers and grader without a notebook: the distributed launcher, the catalogue, the checks,
+and what the re-check must also refuse or accept beyond the zoo (tests/zoos/lesson08.py, run by
+tests/test_zoos.py and tests/test_rechecks.py).
 
 The distributed tests start real gloo process groups on 127.0.0.1 (two ranks on this CPU) and
 bound every wait, so a broken run fails with a message instead of hanging the suite.
@@ -18,11 +20,12 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
+from course_tools.grade.verdict import judge
+from course_utils import distributed
 from course_utils.checks import lesson08
 from course_utils.checks.core import CheckFailed
+from course_utils.checks.lesson08 import common, ex4, stored
 from course_utils.diagnoses import catalogue, codes_in
-from course_utils import distributed
-from course_utils.checks.lesson08 import stored
 from course_utils.distributed import (
     DDPConfig,
     DistributedRunError,
@@ -32,7 +35,12 @@ from course_utils.distributed import (
     write_script,
 )
 from course_utils.recipe import default_model, scaled_splits
-from tests.zoo_lesson08 import ACCUMULATED, AMP, DDP_LOOP, FIT_SCHEDULED
+from course_utils.verdict_probes import MARKER, encode, probe_line, probes_for
+from tests.helpers import solution_namespace
+from tests.zoos.lesson08 import ACCUMULATED, AMP, DDP_LOOP, FIT_SCHEDULED
+
+LESSON = "08_loop_at_scale"
+SEEDS = [10_000 + 7919 * i for i in range(20)]
 
 NAMES = dict(torch=torch, nn=nn, dist=dist, DDP=DDP, DataLoader=DataLoader, DistributedSampler=DistributedSampler,
              contextlib=contextlib)
@@ -247,6 +255,64 @@ def test_the_benchmark_measures_every_cpu_row():
     cpu_rows = {"1 process, CPU (batch 100)", "accumulation, CPU (4 x 25)", "bf16 autocast, CPU (batch 100)",
                 "2 DDP ranks, CPU gloo (2 x 50)"}
     assert cpu_rows <= set(results) and all(value > 0 for value in results.values())
+
+
+# --- the re-check beyond the zoo --------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def solution() -> dict:
+    return solution_namespace(LESSON)
+
+
+def printed(namespace: dict, grade_id: str, seed: int) -> str:
+    """What the kernel would print for one probe (as course_utils.verdict_probes.emit does)."""
+    return probe_line(LESSON, grade_id, namespace, seed) + "\n"
+
+
+def test_a_wrong_type_or_a_forged_value_fails(solution):
+    seed = SEEDS[1]
+    returns_tensor = dict(solution)
+    returns_tensor["train_one_epoch_accumulated"] = (
+        lambda *args: torch.tensor(solution["train_one_epoch_accumulated"](*args)))
+    assert not judge(LESSON, "ex1-tests", seed, printed(returns_tensor, "ex1-tests", seed)).passed
+    values = probes_for(LESSON)["ex3-tests"](solution, seed)
+    forged = {**values, "scale": values["scale"] * 2}
+    result = judge(LESSON, "ex3-tests", seed, f"{MARKER} ex3-tests {encode(forged)}")
+    assert not result.passed and "scaler.update()" in result.reason
+    values = probes_for(LESSON)["ex2-tests"](solution, seed)
+    values["epoch"]["parameters"] = [p + 1e-3 for p in values["epoch"]["parameters"]]
+    result = judge(LESSON, "ex2-tests", seed, f"{MARKER} ex2-tests {encode(values)}")
+    assert not result.passed and "interval='epoch'" in result.reason
+
+
+def test_mixed_precision_tolerates_bfloat16_roundings_of_another_machine(solution, monkeypatch):
+    """Start parameters 1e-6 apart flip some bfloat16 roundings, as another CPU's float32 sums can: still a pass."""
+    network = common.Task.network
+
+    def nudged(task):
+        net = network(task)
+        with torch.no_grad():
+            for parameter in net.parameters():
+                parameter.mul_(1 + 1e-6 * torch.randn(parameter.shape, generator=torch.Generator().manual_seed(1)))
+        return net
+
+    for seed in SEEDS[:8]:
+        with monkeypatch.context() as patch:
+            patch.setattr(common.Task, "network", nudged)
+            text = printed(solution, "ex3-tests", seed)
+        result = judge(LESSON, "ex3-tests", seed, text)
+        assert result.passed, result.reason
+
+
+def test_the_scenarios_are_small_and_leave_a_shorter_last_group():
+    for seed in SEEDS:
+        case = common.verdict_case(seed)
+        n_batches = -(-case.task.n_samples // case.task.batch_size)
+        assert n_batches % case.accumulation_steps and case.task.n_samples % case.task.batch_size
+        assert 0 <= case.inf_batch < n_batches and case.task.n_samples < 600
+        task = ex4.verdict_ddp_task(seed)
+        per_rank = -(-task.n_samples // 2)
+        assert -(-per_rank // task.batch_size) % task.accumulation_steps
 
 
 @pytest.mark.notebook
