@@ -15,12 +15,11 @@ from nbgrader.utils import is_grade, is_solution
 from course_tools.notebooks import read_notebook
 from tests.conftest import LESSONS
 from tests.helpers import copy_course, fill_answers, grade_cells, nbgrader
-from tests.loop_zoo import BUGGY
+from tests.zoos.lesson07 import NO_ZERO_GRAD
 
 pytestmark = pytest.mark.pipeline
 
 FIRST, LOOP = "01_dataloader_batching", "07_epoch_loop_gpu"
-BUGGY_LOOP = next(v for v in BUGGY if v.name == "no-zero-grad")
 
 
 def submit(course, student, lesson, notebook):
@@ -54,7 +53,7 @@ def warn_inside_answers(notebook):
 def with_buggy_loop(notebook):
     for cell in notebook.cells:
         if cell.id == "ex1-train-one-epoch":
-            cell.source = BUGGY_LOOP.source
+            cell.source = NO_ZERO_GRAD
     return notebook
 
 
