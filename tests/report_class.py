@@ -1,6 +1,6 @@
 """Synthetic classes with known mistakes, as ``course grade`` would leave them, for the report's tests.
 
-Lesson 07's mistakes use its real catalogue (``course_utils.loop_grader.CATALOGUE``) and its real
+Lesson 07's mistakes use its real catalogue (``course_utils.checks.lesson07.CATALOGUE``) and its real
 failure messages (``format_failure``). Lesson 08's catalogue is still being written, so the
 cross-lesson class uses two made-up lesson 08 diagnoses (:data:`LESSON08`), passed to the report
 as its catalogue: the tests do not depend on another lesson's work in progress.
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from course_tools.grade.results import ExerciseResult, Status, SubmissionResult
 from course_utils.diagnoses import Diagnosis, by_code, format_failure
-from course_utils.loop_grader import CATALOGUE as LESSON07_CATALOGUE
+from course_utils.checks.lesson07 import CATALOGUE as LESSON07_CATALOGUE
 
 L07 = "07_epoch_loop_gpu"
 L08 = "08_loop_at_scale"

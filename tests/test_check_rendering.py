@@ -14,8 +14,9 @@ from course_utils.checks import CheckFailed
 from course_utils.checks.learner import call_learner, error_text
 from course_utils.diagnoses import codes_in
 from tests.helpers import execute, grade_cells
+from tests.zoos.lesson07 import NO_ZERO_GRAD as EPOCH_WITHOUT_ZERO_GRAD
 
-COURSE_FILES = ("course_utils", "lesson06/", "core.py", "learner.py", "diagnoses.py", "loop_grader.py")
+COURSE_FILES = ("course_utils", "lesson06/", "core.py", "learner.py", "diagnoses.py", "lesson07/")
 
 NO_ZERO_GRAD = '''
 def train_step(model, xb, yb, criterion, optimizer):
@@ -37,20 +38,7 @@ def train_step(model, xb, yb, criterion, optimizer):
 '''
 
 
-# Lesson 07's loop grader raises the same CheckFailed: the issue's example was its 20 lines of frames.
-EPOCH_WITHOUT_ZERO_GRAD = '''
-def train_one_epoch(model, loader, criterion, optimizer, device):
-    model.train()
-    total, count = 0.0, 0
-    for features, targets in loader:
-        features, targets = features.to(device), targets.to(device)
-        loss = criterion(model(features), targets)
-        loss.backward()
-        optimizer.step()
-        total, count = total + loss.item() * len(targets), count + len(targets)
-    return total / count
-'''
-
+# Lesson 07's checks raise the same CheckFailed: the issue's example was its loop grader's 20 lines of frames.
 EPOCH_CRASHES = '''
 def train_one_epoch(model, loader, criterion, optimizer, device):
     model.train()
@@ -72,7 +60,7 @@ def grade_cell(source: str, grade_id: str):
 def executed(tmp_path_factory):
     """One kernel: a failing check on a wrong answer, and one on an answer that raises."""
     check = "from course_utils.checks import lesson06\nlesson06.check_train_step(train_step)"
-    epoch = "from course_utils import loop_grader\nloop_grader.check_train_one_epoch(train_one_epoch)"
+    epoch = "from course_utils.checks import lesson07\nlesson07.check_train_one_epoch(train_one_epoch)"
     notebook = new_notebook(cells=[new_code_cell(NO_ZERO_GRAD), grade_cell(check, "wrong"),
                                    new_code_cell(CRASHES), grade_cell(check, "crash"),
                                    new_code_cell(EPOCH_WITHOUT_ZERO_GRAD), grade_cell(epoch, "epoch-wrong"),
@@ -143,7 +131,7 @@ def test_an_error_with_no_learner_frame_adds_nothing_above_the_message():
 
 
 @pytest.mark.notebook
-def test_lesson_07s_loop_grader_failures_render_the_same_way(executed):
+def test_lesson_07s_check_failures_render_the_same_way(executed):
     wrong, crash = error_of(executed, 5), error_of(executed, 7)
     for error in (wrong, crash):
         shown = "\n".join(error.traceback)

@@ -24,7 +24,7 @@ from course_tools.grade.results import Status
 from course_tools.notebooks import read_notebook
 from course_tools.sandbox import sandbox_problem
 from tests.helpers import copy_course, fill_answers
-from tests.loop_zoo import BUGGY
+from tests.zoos.lesson07 import NO_ZERO_GRAD
 
 pytestmark = pytest.mark.pipeline
 
@@ -53,8 +53,7 @@ def test_a_class_graded_on_a_dask_cluster_gets_the_same_grades(tmp_path, cluster
     submit(root, "full", fill_answers(release, source))
     submit(root, "empty", release)
     buggy = fill_answers(release, source)
-    bug = next(v for v in BUGGY if v.name == "no-zero-grad")
-    next(c for c in buggy.cells if c.get("id") == "ex1-train-one-epoch").source = bug.source
+    next(c for c in buggy.cells if c.get("id") == "ex1-train-one-epoch").source = NO_ZERO_GRAD
     submit(root, "buggy", buggy)
 
     options = Options(cluster=cluster.scheduler_address, settings=SETTINGS,

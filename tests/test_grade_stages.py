@@ -141,24 +141,23 @@ def test_fit_is_rechecked_on_its_own_with_reference_building_blocks():
     assert judge(LOOP, "ex3-tests", seed, text).passed, "a correct fit must not pay for train_one_epoch"
 
 
-FIT_VARIANTS_WITHOUT_A_TRACE_IN_VALUES = {  # on a CPU the values stay right: the kernel's checks catch them
-    "fit-model-not-moved", "fit-no-progress-bar", "fit-model-moved-every-epoch"}
-
-
 def test_fit_is_judged_with_stand_ins_that_are_no_answers():
-    """The bug zoo's fit variants: a correct fit passes, every mistake that changes values fails, with stand-ins
-    for train_one_epoch and evaluate that never train (no reference loop exists in course_utils)."""
+    """The bug zoo's fit variants: a correct fit passes, every mistake that changes values fails, and those
+    whose values stay right on a CPU (the kernel's checks catch them) pass, with stand-ins for
+    train_one_epoch and evaluate that never train (no reference loop exists in course_utils)."""
     from tqdm.auto import trange
 
+    from course_utils.checks.lesson07 import common, ex1, ex2, ex3
     from tests.helpers import recheck
-    from tests.loop_zoo import BUGGY, CORRECT
+    from tests.zoos.lesson07 import ZOO
 
-    assert not [name for name in vars(verdict_probes) if name.lstrip("_").startswith("reference")]
-    for variant in [v for v in CORRECT + BUGGY if v.function == "fit"]:
+    for module in (verdict_probes, common, ex1, ex2, ex3):
+        assert not [name for name in vars(module) if name.lstrip("_").startswith("reference")], module
+    for variant in [v for v in ZOO.variants if v.exercise == "ex3-tests"]:
         namespace = {"torch": torch, "nn": torch.nn, "trange": trange}
         exec(variant.source, namespace)  # noqa: S102 - the zoo's own code
         verdicts = [recheck(LOOP, namespace, "ex3-tests", seed).passed for seed in (3, 77, 123_456)]
-        should_pass = variant.bug is None or variant.bug in FIT_VARIANTS_WITHOUT_A_TRACE_IN_VALUES
+        should_pass = variant.bug is None or not variant.values_show
         assert verdicts == [should_pass] * 3, (variant.name, verdicts)
 
 
@@ -211,7 +210,7 @@ def test_feedback_shows_no_hidden_tests_and_no_course_frames():
     test.outputs = [new_output("error", ename="CheckFailed",
                                evalue="\n✗ train_one_epoch: gradients accumulated across batches [accumulated-gradients]\n"
                                       "    expected: a\n    found:    b\n    hint:     c",
-                               traceback=["File /x/site-packages/course_utils/loop_grader.py line 3", "CheckFailed: ..."])]
+                               traceback=["File /x/site-packages/course_utils/checks/lesson07/ex1.py line 3", "CheckFailed: ..."])]
     answer = new_code_cell("def f():\n    raise ValueError('mine')", id="answer")
     answer.outputs = [new_output("error", ename="ValueError", evalue="mine",
                                  traceback=["Cell In[3], line 2, in f", "/venv/lib/python3.11/site-packages/torch/x.py",
@@ -219,7 +218,7 @@ def test_feedback_shows_no_hidden_tests_and_no_course_frames():
     notebook = new_notebook(cells=[new_markdown_cell("### Exercise 1 · `train_one_epoch` (4 points)"), answer, test])
     view, resources = StudentFeedbackView().preprocess(notebook, {})
     assert "secret_check" not in view.cells[2].source and "HIDDEN" not in view.cells[2].source
-    assert not any("loop_grader" in line for line in view.cells[2].outputs[0]["traceback"])
+    assert not any("course_utils" in line for line in view.cells[2].outputs[0]["traceback"])
     assert view.cells[1].outputs[0]["traceback"] == ["Cell In[3], line 2, in f", "ValueError: mine"]
     [row] = resources["course_feedback"]["rows"]
     assert row.title == "Exercise 1 · train_one_epoch" and row.points == 3
@@ -320,7 +319,7 @@ def test_the_cache_key_changes_when_the_grading_code_does(tmp_path, monkeypatch)
     monkeypatch.setattr(course_utils, "__file__", str(package / "__init__.py"))
     before = load_lesson(course, LOOP).fingerprint
     assert load_lesson(course, LOOP).fingerprint == before, "the key is stable while nothing changes"
-    grader = package / "loop_grader.py"
+    grader = package / "checks" / "lesson07" / "ex1.py"
     grader.write_text(grader.read_text() + "\n# a fix to the grader\n")
     assert load_lesson(course, LOOP).fingerprint != before
 

@@ -1,7 +1,7 @@
 """``course report``: a synthetic class with known mistakes gives exact counts, in the JSON and the page.
 
 The class (tests/report_class.py) is what ``course grade`` leaves in ``.course-grade/``; the texts
-of lesson 07's diagnoses must be the catalogue's own (``course_utils.loop_grader``), never copies.
+of lesson 07's diagnoses must be the catalogue's own (``course_utils.checks.lesson07``), never copies.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from course_tools.report.command import add_report_command
 from course_tools.report.summary import histogram
 from course_tools.report.write import ReportError, write_lessons
 from course_utils.diagnoses import Diagnosis
-from course_utils.loop_grader import BUGS
+from course_utils.checks.lesson07 import DIAGNOSES as BUGS
 from tests.report_class import CRASH, L07, L08, diagnoses, lesson07_class, lesson08_class, submission
 
 

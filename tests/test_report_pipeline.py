@@ -17,12 +17,12 @@ from course_tools.notebooks import read_notebook
 from course_tools.report import write_report
 from course_tools.sandbox import sandbox_problem
 from tests.helpers import copy_course, fill_answers, missing_tool
-from tests.loop_zoo import BUGGY
+from tests.zoos.lesson07 import ZOO
 
 pytestmark = pytest.mark.pipeline
 
 LESSON = "07_epoch_loop_gpu"
-SOLUTION_CELL = {"train_one_epoch": "ex1-train-one-epoch", "evaluate": "ex2-evaluate"}
+SOLUTION_CELL = {"ex1-tests": "ex1-train-one-epoch", "ex2-tests": "ex2-evaluate"}
 STUDENTS = {"correct": None, "no-zero-grad": "no-zero-grad", "no-eval-mode": "no-eval-mode"}
 
 
@@ -36,9 +36,9 @@ def test_the_report_of_a_class_graded_by_course_grade(tmp_path):
     for student, bug in STUDENTS.items():
         notebook = fill_answers(release, source)
         if bug:
-            variant = next(v for v in BUGGY if v.name == bug)
+            variant = next(v for v in ZOO.buggy if v.name == bug)
             cell = next(c for c in notebook.cells
-                        if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == SOLUTION_CELL[variant.function])
+                        if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == SOLUTION_CELL[variant.exercise])
             cell.source = variant.source
         folder = root / "submitted" / student / LESSON
         folder.mkdir(parents=True)

@@ -1,9 +1,8 @@
 """Self-checks for exercise cells.
 
 :mod:`course_utils.checks.core` holds the building blocks every check cell uses (``check_equal``,
-``check_close``, ...); each ``lessonNN`` module holds that lesson's catalogue of typical mistakes
-(:class:`course_utils.diagnoses.Diagnosis`) and the checks that recognise them by behaviour.
-Lesson 07's catalogue and checks live in :mod:`course_utils.loop_grader`.
+``check_close``, ...); each ``lessonNN`` module (or package) holds that lesson's catalogue of typical
+mistakes (:class:`course_utils.diagnoses.Diagnosis`) and the checks that recognise them by behaviour.
 """
 
 from course_utils.checks.core import (

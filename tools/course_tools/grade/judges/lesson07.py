@@ -2,9 +2,10 @@
 
 The reference loop and evaluation live here, on the grader's side only: a module the student's
 kernel can import must never hold a complete answer. The scenarios come from
-:func:`course_utils.verdict_probes.loop_scenario` and :func:`~course_utils.verdict_probes.one_sample_scenario`,
-which the kernel's probes build from the same seed. ``EXPECTED`` computes, with the same
-references, the stored results that the visible checks of :mod:`course_utils.loop_grader` compare with.
+:func:`course_utils.checks.lesson07.common.loop_scenario` and
+:func:`~course_utils.checks.lesson07.common.one_sample_scenario`, which the kernel's probes build from
+the same seed. ``EXPECTED`` computes, with the same references, the stored results that the visible
+checks of :mod:`course_utils.checks.lesson07` compare with.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from course_tools.grade.judges._compare import close, tensors_close
-from course_utils.loop_grader import (
-    EVALUATE_EXPECTED, EVALUATE_SCENARIOS, TRAIN_EXPECTED, TRAIN_SCENARIOS,
-)
-from course_utils.verdict_probes import FitStandIns, loop_scenario, one_sample_scenario
+from course_utils.checks.lesson07.common import loop_scenario, one_sample_scenario
+from course_utils.checks.lesson07.ex1 import TRAIN_EXPECTED, TRAIN_SCENARIOS
+from course_utils.checks.lesson07.ex2 import EVALUATE_EXPECTED, EVALUATE_SCENARIOS
+from course_utils.checks.lesson07.ex3 import FitStandIns
 
 
 def reference_epoch(model: nn.Module, loader: DataLoader, criterion: nn.Module, optimizer: torch.optim.Optimizer,
@@ -99,7 +100,7 @@ def judge_fit(values: dict[str, Any], seed: int) -> str:
     """Exercise 3: fit on its own, with the probe's stand-ins for train_one_epoch and evaluate.
 
     The kernel holds no correct loop to give fit: the probe hands it
-    :class:`course_utils.verdict_probes.FitStandIns`, which are no answers, and a correct fit (here,
+    :class:`course_utils.checks.lesson07.ex3.FitStandIns`, which are no answers, and a correct fit (here,
     on the grader's side) called with the same stand-ins gives the expected history and parameters.
     """
     model, train, val, optimizer = loop_scenario(seed)
