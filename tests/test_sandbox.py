@@ -293,9 +293,10 @@ for name in MODULES:
         seen[name] = "ImportError: " + str(error)
 import sys
 import course_utils.verdict_probes
-import course_utils.checks.lesson07  # lesson 07's probes and fit's stand-ins
-student = [module for name, module in list(sys.modules.items())
-           if name == "course_utils.verdict_probes" or name.startswith("course_utils.checks.lesson07")]
+from course_utils.diagnoses import lesson_modules
+for lesson_module in lesson_modules():  # every lesson's checks, probes and stand-ins
+    importlib.import_module(lesson_module)
+student = [module for name, module in list(sys.modules.items()) if name.startswith("course_utils")]
 seen["probe references"] = sorted({name for name in REFERENCES for module in student if hasattr(module, name)})
 try:
     seen["metadata"] = importlib.metadata.distribution("course-tools").read_text("RECORD") or ""

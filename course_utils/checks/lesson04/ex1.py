@@ -245,7 +245,7 @@ def _stored_cases(kind: str, seed: int) -> list[dict[str, Any]]:
     return stored.for_seed(f"lesson04-{kind}", seed)
 
 
-def _reference(want: dict[str, Any]) -> torch.Tensor:
+def _stored_loss(want: dict[str, Any]) -> torch.Tensor:
     return torch.tensor(want["loss"], dtype=torch.float64)
 
 
@@ -313,7 +313,7 @@ def _check_plain(cross_entropy: Callable[..., Any], case: Case, want: dict[str, 
     logits, targets, _ = case
     leaf = logits.clone().requires_grad_(True)
     result = _call(cross_entropy, leaf, targets, subject)
-    reference = _reference(want)
+    reference = _stored_loss(want)
     expected = f"{reference.item():.6f}, a 0-dim {logits.dtype} tensor (F.cross_entropy)"
     if not isinstance(result, torch.Tensor):
         fail_with("ce-not-tensor", expected=expected, found=f"{result!r} (a {type(result).__name__})",
@@ -377,7 +377,7 @@ def check_cross_entropy_stability(cross_entropy: Callable[..., Any], *, seed: in
         subject = f"cross_entropy on {dtype} logits {values}, targets {labels} ({description})"
         leaf = logits.clone().requires_grad_(True)
         result = _call(cross_entropy, leaf, targets, subject)
-        reference = _reference(want)
+        reference = _stored_loss(want)
         expected = f"{reference.item():.6g} (finite)"
         if not isinstance(result, torch.Tensor) or result.shape != ():
             _check_plain(cross_entropy, case, want, subject)
@@ -407,7 +407,7 @@ def check_cross_entropy_weights_smoothing(cross_entropy: Callable[..., Any], *, 
         subject = f"cross_entropy on logits {tuple(logits.shape)} with {shown}"
         leaf = logits.clone().requires_grad_(True)
         result = _call(cross_entropy, leaf, targets, subject, **options)
-        reference = _reference(want)
+        reference = _stored_loss(want)
         expected = f"{reference.item():.6f} (F.cross_entropy with the same options)"
         if not isinstance(result, torch.Tensor) or result.shape != ():
             fail_with("ce-shape", expected=expected, found=f"{result!r}"[:120], subject=subject)
