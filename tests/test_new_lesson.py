@@ -32,10 +32,8 @@ pytestmark = [pytest.mark.pipeline, pytest.mark.notebook]
 
 LESSON = "99_throwaway"
 
-# Another lesson's files, left out of the copy: the test depends on the shared code only. Lesson 07's
-# grader still sits outside its package (loop_grader, fit_grader), so it is named here until it moves.
-OTHER_LESSONS = shutil.ignore_patterns("__pycache__", "lesson[0-9][0-9]", "lesson[0-9][0-9].py",
-                                       "lesson[0-9][0-9]-*.json", "loop_grader.py", "fit_grader.py")
+# Another lesson's files, left out of the copy: the test depends on the shared code only.
+OTHER_LESSONS = shutil.ignore_patterns("__pycache__", "lesson[0-9][0-9]", "lesson[0-9][0-9].py", "lesson[0-9][0-9]-*.json")
 TEST_FILES = ("__init__.py", "conftest.py", "helpers.py", "grading_corpus.py", "zoos/__init__.py",
               "test_zoos.py", "test_rechecks.py", "test_diagnoses.py", "test_import_graph.py",
               "test_expected.py", "test_source_scan.py", "test_release.py", "test_package_boundary.py")

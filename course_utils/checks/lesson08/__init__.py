@@ -1,6 +1,6 @@
 """Behavioural grader for lesson 08, the loop at scale: accumulation, clipping, schedules, mixed precision, DDP.
 
-Like lesson 07's grader (:mod:`course_utils.loop_grader`), every check runs the learner's function
+Like lesson 07's checks (:mod:`course_utils.checks.lesson07`), every check runs the learner's function
 on instrumented objects and a seeded task the notebook never prints, and names each mistake it
 recognises by what the function *did*:
 
