@@ -85,9 +85,13 @@ def grade_lesson(course, lesson):
     return course, rows
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def graded(tmp_path_factory):
-    """``lesson -> (course, rows)``, graded once per lesson on the worker that runs it."""
+    """``lesson -> (course, rows)``, graded once per lesson on the worker that runs it.
+
+    Session-wide: a worker may run other files' tests between two of one lesson's here, and a module
+    fixture would then be torn down and the lesson graded again.
+    """
     done = {}
 
     def course_of(lesson):
