@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(abspath $(VENV))/bin
 PIP_INSTALL := $(BIN)/python -m pip install --constraint constraints.txt
 # One file per worker: a file's module fixtures (a graded class) are built once, and a file's tests keep their order.
-PYTEST_ARGS ?= -n auto --dist loadgroup
+PYTEST_ARGS ?= -n auto --dist loadfile
 LAB_ARGS ?=
 # Jupyter refuses to run as root without a flag; containers and CI machines often are root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,18 +29,34 @@ def make_course(tmp_path: Path) -> Callable[..., Path]:
     return factory
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Give each test a ``--dist loadgroup`` group: its file, or its file and lesson.
+# The runners that serve every lesson with one kernel, namespace or course per lesson; their tests are
+# scheduled per file and lesson, so that the lessons spread over the workers.
+PER_LESSON_FILES = frozenset({"tests/test_zoos.py", "tests/test_rechecks.py", "tests/test_nbgrader_pipeline.py"})
+_LESSON_ID = re.compile(r"\[(\d\d)[-_]")
 
-    A file's tests stay on one worker, so a module fixture is built once and ordered tests keep their
-    order. A runner that serves every lesson with one kernel or namespace per lesson (its module sets
-    ``GROUP_BY_LESSON = True``: tests/test_zoos.py, tests/test_rechecks.py) has its tests grouped by
-    file and lesson instead, so the lessons spread over the workers.
+
+def lesson_scope(nodeid: str) -> str:
+    """The scheduling scope of a test: its file, or its file and lesson in a per-lesson runner.
+
+    A file's tests stay on one worker (module fixtures built once, ordered tests in order), as with
+    ``--dist loadfile``; a per-lesson runner's test ids start with the lesson's number.
     """
-    for item in items:
-        group = item.nodeid.split("::")[0]
-        lesson = getattr(getattr(item, "callspec", None), "params", {}).get("lesson")
-        if isinstance(lesson, str) and getattr(item.module, "GROUP_BY_LESSON", False):
-            group += f"::{lesson}"
-        item.add_marker(pytest.mark.xdist_group(group))
+    path, _, rest = nodeid.partition("::")
+    match = _LESSON_ID.search(rest) if path in PER_LESSON_FILES else None
+    return f"{path}::{match.group(1)}" if match else path
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """``--dist loadfile``, except that the per-lesson runners are split by lesson (see :func:`lesson_scope`).
+
+    (pytest-xdist's own ``loadgroup`` marks do not reach its scheduler under this pytest.)
+    """
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class LessonScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return lesson_scope(nodeid)
+
+    return LessonScheduling(config, log)

@@ -22,7 +22,6 @@ from tests.helpers import copy_course, error_outputs, fill_answers, grade_cells,
 from tests.zoos import all_zoos
 
 pytestmark = pytest.mark.pipeline
-GROUP_BY_LESSON = True  # one course per lesson: see tests/conftest.py
 
 FIRST, LOOP = "01_dataloader_batching", "07_epoch_loop_gpu"
 

@@ -17,7 +17,6 @@ from tests.helpers import graded_cells, recheck, solution_namespace, with_source
 from tests.zoos import Variant, all_zoos
 
 ZOOS = {zoo.lesson: zoo for zoo in all_zoos()}
-GROUP_BY_LESSON = True  # one kernel or namespace per lesson: see tests/conftest.py
 SOLUTION_SEEDS = [10_007 + 1000 * index for index in range(20)]
 VARIANT_SEEDS = [10_003 + 7919 * index for index in range(20)]
 MISTAKE_SEED = 24_680

@@ -21,7 +21,6 @@ from tests.helpers import answer_cell_ids, graded_cells, lesson_notebook, studen
 from tests.zoos import Variant, Zoo, all_zoos
 
 ZOOS = {zoo.lesson: zoo for zoo in all_zoos()}
-GROUP_BY_LESSON = True  # one kernel or namespace per lesson: see tests/conftest.py
 CASES = [pytest.param(lesson, variant, id=f"{lesson[:2]}-{variant.id}")
          for lesson, zoo in ZOOS.items() for variant in zoo.variants]
 CORRECT = [case for case in CASES if case.values[1].bug is None]
